@@ -1,0 +1,216 @@
+"""Experiment configuration: dataclasses loaded from YAML recipes, overridable with dotted keys.
+
+Unknown keys and values of the wrong type are errors that name the file (or override) and the key.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from seqattn.errors import SeqattnError
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_DATA_ROOT = REPO.parent / "shared" / "data"
+DATASETS = REPO / "data"  # dataset definitions: data/NAME.yaml holds a `data:` section
+
+
+@dataclass
+class DataConfig:
+    """Where the parallel text comes from and how it is filtered."""
+
+    root: str | None = None  # data root; default: $SEQATTN_DATA_ROOT, else ../shared/data beside the repo
+    corpus: str = "multi30k"  # folder under root (or an absolute folder) holding {split}.{lang} files
+    hub: str | None = None  # HF datasets id or local `save_to_disk` folder, used when the corpus folder is absent
+    hub_splits: dict[str, str] = field(default_factory=dict)  # our split name -> hub split name
+    src: str = "en"
+    tgt: str = "de"
+    train: str = "train"
+    valid: str = "val"
+    test: str = "test_2016_flickr"
+    max_len: int = 100  # drop training pairs longer than this many subwords on either side
+    max_ratio: float = 3.0  # drop training pairs whose length ratio exceeds this
+
+    def resolved_root(self) -> Path:
+        return Path(self.root or os.environ.get("SEQATTN_DATA_ROOT") or DEFAULT_DATA_ROOT)
+
+
+@dataclass
+class SubwordConfig:
+    """sentencepiece model(s) trained on the training split."""
+
+    model_type: str = "unigram"  # unigram | bpe
+    vocab_size: int = 8000
+    joint: bool = True  # one vocabulary for both languages, else one per side
+    character_coverage: float = 1.0
+    input_sentence_size: int = 1_000_000
+
+
+@dataclass
+class ModelConfig:
+    """Architecture and sizes; `arch` picks the builder in seqattn.models."""
+
+    arch: str = "rnnsearch"  # rnnencdec | rnnsearch
+    emb_dim: int = 256
+    hidden_dim: int = 512  # encoder state size per direction and decoder state size
+    attention_dim: int = 512  # size of the additive attention MLP
+    readout_dim: int = 512  # deep-output size before maxout (halved by maxout pieces of 2)
+    encoder_layers: int = 1
+    dropout: float = 0.2
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation, validation, checkpointing and stopping."""
+
+    seed: int = 1234
+    batch_tokens: int = 4096  # target tokens per batch (padding included)
+    lr: float = 1e-3
+    betas: tuple[float, float] = (0.9, 0.98)
+    weight_decay: float = 0.0
+    clip_norm: float = 1.0  # 0 turns clipping off
+    label_smoothing: float = 0.1
+    schedule: str = "plateau"  # constant | plateau | inverse_sqrt
+    warmup_steps: int = 4000  # inverse_sqrt only
+    plateau_factor: float = 0.5
+    plateau_patience: int = 2  # validations without improvement before the LR drops
+    min_lr: float = 1e-5
+    max_steps: int = 0  # 0: no limit
+    max_epochs: int = 0  # 0: no limit
+    max_minutes: float = 0.0  # wall-clock budget for training; 0: no limit
+    valid_every: int = 1000  # steps between validations
+    valid_max_sentences: int = 0  # validate BLEU on the first N valid sentences; 0: all
+    patience: int = 0  # early stopping after this many validations without a better BLEU; 0: off
+    log_every: int = 100
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    precision: str = "auto"  # auto (fp16 AMP on CUDA, fp32 on CPU) | fp32 | fp16 | bf16
+    threads: int = 0  # torch CPU threads; 0: torch's default
+    progress: bool = True  # progress bar on stderr
+
+
+@dataclass
+class SearchConfig:
+    """Decoding options shared by validation, `translate` and the benchmarks."""
+
+    beam_size: int = 5
+    nbest: int = 1
+    length_penalty: str = "gnmt"  # none | gnmt
+    alpha: float = 0.6  # GNMT length-penalty exponent
+    min_len: int = 0
+    max_len_a: float = 1.5  # max output length = a * source length + b
+    max_len_b: int = 10
+    batch_size: int = 64  # sentences per search batch
+
+
+@dataclass
+class Config:
+    out_dir: str = "runs/default"
+    data: DataConfig = field(default_factory=DataConfig)
+    subword: SubwordConfig = field(default_factory=SubwordConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _convert(value: Any, annotation: Any, where: str) -> Any:
+    """Check `value` against a field annotation (a string under postponed evaluation)."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _convert(value, inner[0], where)
+    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if annotation in (int, float, str, bool):
+        if isinstance(value, annotation) and not (annotation is int and isinstance(value, bool)):
+            return value
+        raise SeqattnError(f"{where}: expected {annotation.__name__}, got {value!r}")
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)) or len(value) != len(args):
+            raise SeqattnError(f"{where}: expected a list of {len(args)} values, got {value!r}")
+        return tuple(_convert(v, a, where) for v, a in zip(value, args))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise SeqattnError(f"{where}: expected a mapping, got {value!r}")
+        return {str(k): _convert(v, args[1], f"{where}.{k}") for k, v in value.items()}
+    raise SeqattnError(f"{where}: unsupported type {annotation}")
+
+
+def _build(cls: type, values: Any, source: str, prefix: str = "") -> Any:
+    """Make dataclass `cls` from a mapping; errors read `SOURCE: section.key: problem`."""
+    if not isinstance(values, dict):
+        raise SeqattnError(f"{source}: {prefix or 'config'}: expected a mapping of options, got {values!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        keys = ", ".join(prefix + k for k in unknown)
+        raise SeqattnError(f"{source}: unknown option(s) {keys}; known here: {', '.join(sorted(names))}")
+    kwargs = {}
+    for name, value in values.items():
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            kwargs[name] = _build(hint, value, source, f"{prefix}{name}.")
+        else:
+            kwargs[name] = _convert(value, hint, f"{source}: {prefix}{name}")
+    return cls(**kwargs)
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply `section.key=value` overrides (values parsed as YAML) to a raw config mapping."""
+    for item in overrides:
+        if "=" not in item:
+            raise SeqattnError(f"override {item!r}: write it as section.key=value, e.g. train.lr=0.0005")
+        key, text = item.split("=", 1)
+        *parents, leaf = key.strip().split(".")
+        node = raw
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise SeqattnError(f"override {item!r}: {part} is not a section")
+        node[leaf] = yaml.safe_load(text)
+    return raw
+
+
+def config_from_dict(raw: dict[str, Any], source: str = "config") -> Config:
+    return _build(Config, raw, source)
+
+
+def load_config(path: str | Path | None, overrides: list[str] | None = None) -> Config:
+    """Load a YAML recipe (or the defaults when `path` is None) and apply dotted overrides."""
+    raw: dict[str, Any] = {}
+    where = "defaults"
+    if path is not None:
+        path = Path(path)
+        where = str(path)
+        if not path.is_file():
+            raise SeqattnError(f"{path}: config file not found")
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            line = f" line {mark.line + 1}" if mark else ""
+            raise SeqattnError(f"{path}{line}: not valid YAML ({getattr(err, 'problem', err)})") from None
+    if isinstance(raw, dict) and isinstance(raw.get("data"), str):
+        raw["data"] = load_dataset_definition(raw["data"], where)
+    return _build(Config, apply_overrides(raw, overrides or []), where)
+
+
+def load_dataset_definition(name: str, source: str) -> dict[str, Any]:
+    """`data: NAME` in a recipe stands for the data section in data/NAME.yaml (or a YAML path)."""
+    path = Path(name) if name.endswith((".yaml", ".yml")) else DATASETS / f"{name}.yaml"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in DATASETS.glob("*.yaml")))
+        raise SeqattnError(f"{source}: data: no dataset definition {path}; known: {known}")
+    return yaml.safe_load(path.read_text(encoding="utf-8"))

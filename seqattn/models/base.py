@@ -1,0 +1,65 @@
+"""The one encoder-decoder interface every model implements and every search drives.
+
+A model encodes a batch once into a decoder `State`: a (possibly nested) dict, list or tuple of
+tensors whose first dimension is the batch. Search advances it one token at a time with `step`
+and reorders or expands it with `select_state`, never asking which model it drives.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, Callable, Union
+
+import torch
+from torch import Tensor, nn
+
+State = Union[Tensor, dict[str, Any], list[Any], tuple[Any, ...], None]
+
+
+def map_state(fn: Callable[[Tensor], Tensor], state: State) -> State:
+    """Apply `fn` to every tensor of a nested state."""
+    if isinstance(state, Tensor):
+        return fn(state)
+    if isinstance(state, dict):
+        return {k: map_state(fn, v) for k, v in state.items()}
+    if isinstance(state, (list, tuple)):
+        return type(state)(map_state(fn, v) for v in state)
+    return state
+
+
+def select_state(state: State, index: Tensor) -> State:
+    """Rows `index` of every tensor in `state` (batch-first): beam reordering, expansion, pruning."""
+    return map_state(lambda t: t.index_select(0, index), state)
+
+
+class Seq2Seq(nn.Module, ABC):
+    """Encoder-decoder over token ids.
+
+    Token conventions: `src` ends with EOS; decoding starts from BOS; `pad_id` fills both sides.
+    """
+
+    def __init__(self, pad_id: int, bos_id: int, eos_id: int) -> None:
+        super().__init__()
+        self.pad_id, self.bos_id, self.eos_id = pad_id, bos_id, eos_id
+
+    @abstractmethod
+    def encode(self, src: Tensor, src_mask: Tensor) -> State:
+        """src: [B, S] ids, src_mask: [B, S] True at real tokens -> initial decoder state."""
+
+    @abstractmethod
+    def step(self, y_prev: Tensor, state: State) -> tuple[Tensor, Tensor | None, State]:
+        """One decoder step.
+
+        y_prev: [B] previous target ids -> log-probabilities [B, V], attention weights alpha
+        [B, S] over the source (None for a model without attention), and the next state.
+        """
+
+    @abstractmethod
+    def forward(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor) -> tuple[Tensor, Tensor | None]:
+        """Teacher forcing: tgt_in [B, T] (BOS + target) -> logits [B, T, V], alpha [B, T, S] or None."""
+
+    @torch.no_grad()
+    def score(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor, tgt_out: Tensor) -> Tensor:
+        """Sum of log p(tgt_out | src) per sentence [B], padding ignored."""
+        logp = self(src, src_mask, tgt_in)[0].log_softmax(-1)
+        token_logp = logp.gather(-1, tgt_out.unsqueeze(-1)).squeeze(-1)  # [B, T]
+        return token_logp.masked_fill(tgt_out.eq(self.pad_id), 0.0).sum(-1)

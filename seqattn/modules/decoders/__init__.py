@@ -1,0 +1,3 @@
+from seqattn.modules.decoders.rnn import RNNDecoder
+
+__all__ = ["RNNDecoder"]

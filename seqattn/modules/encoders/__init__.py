@@ -1,0 +1,3 @@
+from seqattn.modules.encoders.rnn import RNNEncoder
+
+__all__ = ["RNNEncoder"]

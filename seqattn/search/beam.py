@@ -1,0 +1,91 @@
+"""Batched beam search (Sutskever et al. 2014; bookkeeping as in fairseq's sequence generator).
+
+Every sentence keeps K alive hypotheses in rows [K * n, K * (n + 1)) of the decoder state. At each
+step the 2K best of the K * V continuations are taken: EOS candidates ranked within the top K are
+finalised with score log p / lp (GNMT, Wu et al. 2016), the K best others stay alive. A sentence is
+done once it has K finished hypotheses or reaches its maximum length, where its best alive ones
+fill the remaining places unfinished; done sentences leave the batch.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from seqattn.errors import SeqattnError
+from seqattn.models.base import Seq2Seq, select_state
+from seqattn.search.hypothesis import (
+    Hypothesis, append_step, forbid_eos, length_penalty as penalty_of, make_hypothesis, max_output_lengths,
+)
+
+
+@torch.no_grad()
+def beam_search(
+    model: Seq2Seq, src: Tensor, src_mask: Tensor, beam_size: int = 5, nbest: int = 1,
+    length_penalty: str = "gnmt", alpha: float = 0.6, min_len: int = 0, max_len_a: float = 1.5, max_len_b: int = 10,
+) -> list[list[Hypothesis]]:
+    """src, src_mask: [B, S] -> for every sentence its `nbest` hypotheses, best score first."""
+    if not 1 <= nbest <= beam_size:
+        raise SeqattnError(f"search: need 1 <= nbest <= beam_size, got nbest={nbest}, beam_size={beam_size}")
+    penalty_of(1, length_penalty, alpha)  # reject an unknown penalty before decoding
+    K, B = beam_size, src.size(0)
+    device = src.device
+    max_lens = max_output_lengths(src_mask, max_len_a, max_len_b)
+    state = select_state(model.encode(src, src_mask), torch.arange(B, device=device).repeat_interleave(K))
+    active = list(range(B))  # sentence of each active group of K rows
+    # only beam 0 expands at the first step: the K start rows are identical
+    scores = torch.full((B, K), float("-inf"), device=device)  # [n, K] cumulative log p
+    scores[:, 0] = 0.0
+    y = src.new_full((B * K,), model.bos_id)  # [nK]
+    tokens: Tensor = src.new_empty(B * K, 0)  # [nK, t]
+    attn: Tensor | None = None  # [nK, t, S]
+    final: list[list[Hypothesis]] = [[] for _ in range(B)]
+
+    for t in range(max(max_lens)):
+        n = len(active)
+        log_probs, step_alpha, state = model.step(y, state)  # [nK, V], [nK, S] or None
+        if t < min_len:
+            log_probs = forbid_eos(log_probs, model.eos_id)
+        attn = append_step(attn, step_alpha)  # the attention of whatever token each row emits now
+        V = log_probs.size(-1)
+        cand = (scores.unsqueeze(-1) + log_probs.view(n, K, V)).view(n, K * V)
+        cand_scores, cand_index = cand.topk(2 * K, dim=-1)  # [n, 2K], best first
+        cand_row = cand_index.div(V, rounding_mode="floor") + K * torch.arange(n, device=device).unsqueeze(1)
+        cand_tok = cand_index.remainder(V)  # [n, 2K]
+        cand_eos = cand_tok.eq(model.eos_id)
+
+        # finalise the EOS candidates ranked within the top K
+        lp = penalty_of(t + 1, length_penalty, alpha)
+        finalise = (cand_eos & cand_scores.isfinite())[:, :K].nonzero().tolist()
+        if finalise:
+            eos_scores, eos_rows = cand_scores.tolist(), cand_row.tolist()
+            for i, j in finalise:
+                s, row = active[i], eos_rows[i][j]
+                if len(final[s]) < K:
+                    log_prob = eos_scores[i][j]
+                    final[s].append(make_hypothesis(tokens, attn, row, src_mask[s], log_prob, log_prob / lp, True))
+
+        # the K best non-EOS candidates stay alive (each row adds at most one EOS, so there are K)
+        alive = cand_eos.to(torch.uint8).sort(dim=-1, stable=True).indices[:, :K]  # [n, K], best first
+        scores = cand_scores.gather(1, alive)  # [n, K]
+        rows = cand_row.gather(1, alive).view(-1)  # [nK]
+        y = cand_tok.gather(1, alive).view(-1)  # [nK]
+        tokens, attn = select_state((tokens, attn), rows)
+        tokens = append_step(tokens, y)
+
+        done = [len(final[s]) >= K or t + 1 >= max_lens[s] for s in active]
+        for i, s in enumerate(active):
+            if done[i] and len(final[s]) < K:  # out of length: the best alive fill up, unfinished
+                for row, score in zip(range(K * i, K * (i + 1)), scores[i].tolist()[: K - len(final[s])]):
+                    final[s].append(make_hypothesis(tokens, attn, row, src_mask[s], score, score / lp, False))
+        keep = [i for i, d in enumerate(done) if not d]
+        if not keep:
+            break
+        if len(keep) < n:  # shrink the batch to the sentences still running
+            keep_groups = torch.tensor(keep, device=device)
+            keep_rows = (K * keep_groups.unsqueeze(1) + torch.arange(K, device=device)).view(-1)  # [n'K]
+            scores = scores.index_select(0, keep_groups)
+            y, tokens, attn, rows = select_state((y, tokens, attn, rows), keep_rows)
+            active = [active[i] for i in keep]
+        state = select_state(state, rows)  # reorder and shrink in one pass
+
+    return [sorted(hyps, key=lambda h: h.score, reverse=True)[:nbest] for hyps in final]

@@ -1,0 +1,34 @@
+"""Text in, translations out: tokenise, batch by length, run the shared search, detokenise."""
+from __future__ import annotations
+
+import torch
+
+from seqattn.config import SearchConfig
+from seqattn.data.batching import pad
+from seqattn.data.subwords import Tokenizer
+from seqattn.models import Seq2Seq
+from seqattn.search import Hypothesis, search
+
+
+class Translator:
+    def __init__(self, model: Seq2Seq, src_tok: Tokenizer, tgt_tok: Tokenizer, cfg: SearchConfig, device: torch.device) -> None:
+        self.model, self.src_tok, self.tgt_tok, self.cfg, self.device = model, src_tok, tgt_tok, cfg, device
+
+    @torch.inference_mode()
+    def translate_ids(self, src_ids: list[list[int]]) -> list[list[Hypothesis]]:
+        """Subword ids (without EOS) -> n-best hypotheses per sentence, in input order."""
+        self.model.eval()
+        order = sorted(range(len(src_ids)), key=lambda i: len(src_ids[i]))
+        results: list[list[Hypothesis]] = [[] for _ in src_ids]
+        for start in range(0, len(order), self.cfg.batch_size):
+            chunk = order[start : start + self.cfg.batch_size]
+            src = pad([src_ids[i] + [self.src_tok.eos_id] for i in chunk], self.src_tok.pad_id).to(self.device)
+            for i, hyps in zip(chunk, search(self.model, src, src.ne(self.src_tok.pad_id), self.cfg)):
+                results[i] = hyps
+        return results
+
+    def translate(self, lines: list[str]) -> list[list[Hypothesis]]:
+        return self.translate_ids(self.src_tok.encode(lines))
+
+    def detokenize(self, hyp: Hypothesis) -> str:
+        return self.tgt_tok.decode(hyp.tokens)

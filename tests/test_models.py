@@ -1,0 +1,94 @@
+"""Additive attention golden values, padding invariance, teacher forcing = stepwise decoding,
+and every model overfitting a tiny batch."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from seqattn.config import ModelConfig
+from seqattn.data import collate
+from seqattn.models import Seq2Seq, build_model
+from seqattn.modules.attention import AdditiveAttention
+from seqattn.search import greedy_search
+
+PAD, BOS, EOS, VOCAB = 0, 2, 3, 24
+ARCHS = ["rnnencdec", "rnnsearch"]
+
+
+def tiny(arch: str, dropout: float = 0.0, seed: int = 0) -> Seq2Seq:
+    torch.manual_seed(seed)
+    cfg = ModelConfig(arch=arch, emb_dim=16, hidden_dim=32, attention_dim=16, readout_dim=32, dropout=dropout)
+    return build_model(cfg, VOCAB, VOCAB, PAD, BOS, EOS)
+
+
+def test_additive_attention_golden() -> None:
+    """e_j = v^T tanh(W s + U h_j + b), alpha = softmax(e) over unmasked j, context = sum alpha_j h_j."""
+    att = AdditiveAttention(query_dim=1, key_dim=1, attention_dim=1)
+    with torch.no_grad():
+        att.W_a.weight.fill_(1.0)
+        att.U_a.weight.fill_(2.0)
+        att.U_a.bias.fill_(0.0)
+        att.v_a.weight.fill_(3.0)
+    s = torch.tensor([[0.5]])
+    h = torch.tensor([[[0.0], [1.0], [-1.0], [7.0]]])
+    mask = torch.tensor([[True, True, True, False]])
+    context, alpha = att(s, att.precompute(h), h, mask)
+    e = 3.0 * torch.tanh(0.5 + 2.0 * torch.tensor([0.0, 1.0, -1.0]))
+    expected = torch.cat([e.softmax(0), torch.zeros(1)])
+    torch.testing.assert_close(alpha[0], expected)
+    torch.testing.assert_close(context[0, 0], (expected[:3] * torch.tensor([0.0, 1.0, -1.0])).sum())
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_padding_does_not_change_a_sentence(arch: str) -> None:
+    model = tiny(arch).eval()
+    short, long = [5, 6, 7], [8, 9, 10, 11, 12, 13]
+    alone = collate([short], [[4, 5]], [0], PAD, BOS, EOS)
+    batched = collate([short, long], [[4, 5], [6, 7, 8, 9]], [0, 1], PAD, BOS, EOS)
+    logits_alone, alpha_alone = model(alone.src, alone.src_mask, alone.tgt_in)
+    logits_batch, alpha_batch = model(batched.src, batched.src_mask, batched.tgt_in)
+    torch.testing.assert_close(logits_batch[0, :3], logits_alone[0], atol=1e-5, rtol=1e-5)
+    if arch == "rnnsearch":
+        assert alpha_batch[0, :, 4:].abs().max() == 0  # no weight on padding
+        torch.testing.assert_close(alpha_batch[0, :3, :4], alpha_alone[0], atol=1e-6, rtol=1e-5)
+        torch.testing.assert_close(alpha_batch.sum(-1), torch.ones(2, 5))
+    else:
+        assert alpha_alone is None and alpha_batch is None
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_teacher_forcing_equals_stepwise_decoding(arch: str) -> None:
+    model = tiny(arch).eval()
+    batch = collate([[5, 6, 7], [8, 9]], [[4, 5, 6], [7]], [0, 1], PAD, BOS, EOS)
+    logits, alpha = model(batch.src, batch.src_mask, batch.tgt_in)
+    state = model.encode(batch.src, batch.src_mask)
+    for i in range(batch.tgt_in.size(1)):
+        log_probs, step_alpha, state = model.step(batch.tgt_in[:, i], state)
+        torch.testing.assert_close(log_probs, logits[:, i].log_softmax(-1), atol=1e-5, rtol=1e-5)
+        if alpha is not None:
+            torch.testing.assert_close(step_alpha, alpha[:, i])
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_every_model_overfits_a_tiny_batch(arch: str) -> None:
+    model = tiny(arch, dropout=0.1)
+    src = [[5, 6, 7, 8], [9, 10, 11], [12, 13, 14, 15, 16], [17, 18]]
+    tgt = [[19, 20, 21], [22, 23, 4, 5], [6, 7], [8, 9, 10, 11, 12]]
+    batch = collate(src, tgt, list(range(4)), PAD, BOS, EOS)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    for _ in range(150):
+        logits, _ = model(batch.src, batch.src_mask, batch.tgt_in)
+        loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), batch.tgt_out.flatten(), ignore_index=PAD)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert loss.item() < 0.05
+    hyps = greedy_search(model.eval(), batch.src, batch.src_mask, max_len_a=2.0, max_len_b=5)
+    assert [h.tokens for h in hyps] == tgt and all(h.finished for h in hyps)
+
+
+def test_unknown_architecture_is_named() -> None:
+    from seqattn.errors import SeqattnError
+
+    with pytest.raises(SeqattnError, match="model.arch: unknown architecture 'lstm'"):
+        build_model(ModelConfig(arch="lstm"), VOCAB, VOCAB, PAD, BOS, EOS)

@@ -1,0 +1,129 @@
+"""Training: exact resumption, atomic weights-only checkpoints, early stopping, schedules, logs."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from seqattn.config import load_config
+from seqattn.errors import SeqattnError
+from seqattn.training import Trainer, load_checkpoint, load_model, save_checkpoint
+from seqattn.training.optim import InverseSqrt
+
+
+def tiny_config(corpus: Path, out: Path, *overrides: str):
+    return load_config(None, [
+        f"out_dir={out}", f"data.root={corpus}", "data.corpus=.", "subword.vocab_size=250",
+        "model.emb_dim=16", "model.hidden_dim=24", "model.attention_dim=16", "model.readout_dim=24",
+        "model.dropout=0.3", "train.batch_tokens=1200", "train.valid_every=5", "train.log_every=2",
+        "train.progress=false", "search.beam_size=2", "search.max_len_a=1.0", "search.max_len_b=2", *overrides,
+    ])
+
+
+def quiet(*_: object) -> None:
+    pass
+
+
+def test_resumed_training_equals_uninterrupted(small_corpus: Path, tmp_path: Path) -> None:
+    """Stop at step 10 (inside epoch 1), resume to 25 (past the epoch boundary): same weights."""
+    whole = Trainer(tiny_config(small_corpus, tmp_path / "whole", "train.max_steps=25"), log=quiet)
+    whole.train()
+    first = Trainer(tiny_config(small_corpus, tmp_path / "split", "train.max_steps=10"), log=quiet)
+    first.train()
+    assert first.progress.epoch == 0 < whole.progress.epoch
+    resumed = Trainer(tiny_config(small_corpus, tmp_path / "split", "train.max_steps=25"), resume=True, log=quiet)
+    assert resumed.progress.step == 10
+    resumed.train()
+    assert vars(resumed.progress) | {"elapsed": 0} == vars(whole.progress) | {"elapsed": 0}
+    for (name, a), b in zip(whole.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b), name
+    a_state, b_state = whole.optimizer.state_dict()["state"], resumed.optimizer.state_dict()["state"]
+    assert all(torch.equal(a_state[k]["exp_avg"], b_state[k]["exp_avg"]) for k in a_state)
+
+
+def test_checkpoints_are_weights_only_and_load_for_decoding(small_corpus: Path, tmp_path: Path) -> None:
+    trainer = Trainer(tiny_config(small_corpus, tmp_path, "train.max_steps=5"), log=quiet)
+    trainer.train()
+    for name in ("best.pt", "last.pt"):
+        ckpt = torch.load(tmp_path / name, weights_only=True)
+        assert ckpt["progress"]["step"] == 5 and "rng" in ckpt and "optimizer" in ckpt
+    model, cfg, src_tok, tgt_tok = load_model(tmp_path / "best.pt")
+    assert not model.training and cfg.model.hidden_dim == 24 and len(src_tok) == len(tgt_tok) == 250
+    records = [json.loads(line) for line in (tmp_path / "train.jsonl").read_text().splitlines()]
+    assert {"train_loss", "tokens_per_s"} <= set(records[0]) and "valid_bleu" in records[-1]
+
+
+def test_interrupted_save_keeps_the_old_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "last.pt"
+    save_checkpoint({"step": 1}, path)
+
+    def crash(obj, f):
+        f.write(b"half a checkpoint")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", crash)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint({"step": 2}, path)
+    assert load_checkpoint(path) == {"step": 1}
+
+
+def test_foreign_or_missing_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(SeqattnError, match="checkpoint not found"):
+        load_checkpoint(tmp_path / "none.pt")
+    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(SeqattnError, match="not a readable seqattn checkpoint"):
+        load_checkpoint(tmp_path / "bad.pt")
+
+
+def test_resume_refuses_another_model_and_a_fresh_start_keeps_the_run(small_corpus: Path, tmp_path: Path) -> None:
+    Trainer(tiny_config(small_corpus, tmp_path, "train.max_steps=2"), log=quiet).train()
+    with pytest.raises(SeqattnError, match="last.pt exists: pass --resume"):
+        Trainer(tiny_config(small_corpus, tmp_path, "train.max_steps=2"), log=quiet)
+    with pytest.raises(SeqattnError, match="different model section"):
+        Trainer(tiny_config(small_corpus, tmp_path, "model.hidden_dim=32"), resume=True, log=quiet)
+
+
+def test_early_stopping_after_patience(small_corpus: Path, tmp_path: Path) -> None:
+    """With lr 0 BLEU never improves after the first validation: patience 2 stops at the third."""
+    trainer = Trainer(tiny_config(small_corpus, tmp_path, "train.lr=0.0", "train.schedule=constant",
+                                  "train.patience=2", "train.valid_every=3", "train.max_steps=100"), log=quiet)
+    assert trainer.train().step == 9
+
+
+def test_inverse_sqrt_schedule_golden() -> None:
+    factor = InverseSqrt(warmup_steps=100)
+    assert [factor(s) for s in (1, 50, 100, 400)] == [0.01, 0.5, 1.0, 0.5]
+
+
+def test_bad_precision_and_device_are_named(small_corpus: Path, tmp_path: Path) -> None:
+    with pytest.raises(SeqattnError, match="train.precision=fp16 needs a CUDA device"):
+        Trainer(tiny_config(small_corpus, tmp_path, "train.precision=fp16", "train.device=cpu"), log=quiet)
+    with pytest.raises(SeqattnError, match="train.schedule"):
+        Trainer(tiny_config(small_corpus, tmp_path, "train.schedule=cosine"), log=quiet)
+
+
+def test_interrupt_saves_and_resumes_exactly(small_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGTERM during update 7 stops after it with last.pt at step 7; resuming reaches the same weights."""
+    import os
+    import signal
+
+    whole = Trainer(tiny_config(small_corpus, tmp_path / "whole", "train.max_steps=12"), log=quiet)
+    whole.train()
+    cut = Trainer(tiny_config(small_corpus, tmp_path / "cut", "train.max_steps=12"), log=quiet)
+    update = cut.update
+
+    def update_then_signal(ids):
+        result = update(ids)
+        if cut.progress.step == 6:  # the seventh update is under way
+            os.kill(os.getpid(), signal.SIGTERM)
+        return result
+
+    monkeypatch.setattr(cut, "update", update_then_signal)
+    assert cut.train().step == 7
+    assert torch.load(tmp_path / "cut" / "last.pt", weights_only=True)["progress"]["step"] == 7
+    resumed = Trainer(tiny_config(small_corpus, tmp_path / "cut", "train.max_steps=12"), resume=True, log=quiet)
+    resumed.train()
+    for a, b in zip(whole.model.parameters(), resumed.model.parameters()):
+        assert torch.equal(a, b)
