@@ -93,8 +93,6 @@ class Trainer:
             self.restore(self.out / "last.pt")
         else:
             (self.out / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False), encoding="utf-8")
-        self.jsonl = (self.out / "train.jsonl").open("a", encoding="utf-8")
-        self.tensorboard = self.open_tensorboard()
         n_params = sum(p.numel() for p in self.model.parameters())
         log(f"model {cfg.model.arch}: {n_params:,} parameters on {self.device}, precision {t.precision}")
 
@@ -233,6 +231,8 @@ class Trainer:
         signals: list[str] = []
         catch = lambda signum, _frame: signals.append(signal.Signals(signum).name)  # noqa: E731
         previous = {sig: signal.signal(sig, catch) for sig in (signal.SIGINT, signal.SIGTERM)}
+        self.jsonl = (self.out / "train.jsonl").open("a", encoding="utf-8")
+        self.tensorboard = self.open_tensorboard()
         try:
             reason = self.run(signals)
         finally:

@@ -1,0 +1,149 @@
+"""Speed of one recipe on Multi30k: training throughput, greedy and beam-5 decoding, peak memory.
+
+    python benchmarks/nmt_speed.py recipes/bahdanau2015/rnnsearch.yaml train.threads=1 --steps 30 --json speed.json
+
+Training runs the real `Trainer.update` step; decoding runs `Translator` over the first test
+sentences. Without --checkpoint the model is untrained, so its decoding figures are not
+representative. The run works in a temporary out_dir unless an `out_dir=...` override is given.
+"""
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import os
+import platform
+import resource
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+import typer
+
+from cli import CONFIG, OVERRIDES, log, user_errors
+from seqattn.config import load_config
+from seqattn.data import Tokenizer, load_split
+from seqattn.errors import SeqattnError
+from seqattn.models import Seq2Seq
+from seqattn.training import Trainer, load_model, resolve_device
+from seqattn.translator import Translator
+
+Row = tuple[str, Any, str]  # key, value, unit
+UNTRAINED = ("untrained model: decoding tends to run to the maximum length, so its speed is not "
+             "representative; pass --checkpoint")
+
+
+def clock(device: torch.device) -> float:
+    """perf_counter once the device has finished its queued work."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
+
+
+def cpu_model() -> str:
+    info = Path("/proc/cpuinfo")
+    names = [line.split(":", 1)[1].strip() for line in info.read_text().splitlines()
+             if line.startswith("model name")] if info.is_file() else []
+    return names[0] if names else platform.processor() or "unknown"
+
+
+def machine(trainer: Trainer) -> list[Row]:
+    dev = trainer.device
+    rows = [("cpu", cpu_model(), ""), ("logical_cores", os.cpu_count(), "cores"),
+            ("torch_threads", torch.get_num_threads(), "threads"), ("torch", torch.__version__, ""),
+            ("device", str(dev), "")]
+    if dev.type == "cuda":
+        rows.append(("gpu", torch.cuda.get_device_name(dev), ""))
+    train_dtype = str(trainer.amp_dtype or torch.float32).removeprefix("torch.")
+    return rows + [("train_precision", train_dtype, f"(train.precision={trainer.cfg.train.precision})"),
+                   ("decode_precision", "float32", "")]
+
+
+def train_speed(trainer: Trainer, steps: int, warmup: int) -> list[Row]:
+    """Target tokens and sentences per second over `steps` updates after `warmup` untimed ones."""
+    t = trainer.cfg.train
+    batches = itertools.cycle(trainer.train_data.batches(t.batch_tokens, shuffle=True, seed=t.seed))
+    for ids in itertools.islice(batches, warmup):
+        trainer.update(ids)
+    tokens = sentences = 0
+    start = clock(trainer.device)
+    for ids in itertools.islice(batches, steps):
+        tokens += trainer.update(ids)[1]
+        sentences += len(ids)
+    seconds = clock(trainer.device) - start
+    return [("train_batch_tokens", t.batch_tokens, "target tokens per batch, padding included"),
+            ("train_steps", steps, f"updates timed after {warmup} warm-up"),
+            ("train_ms_per_step", 1000 * seconds / steps, "ms"),
+            ("train_tgt_tokens_per_s", tokens / seconds, "tokens/s"),
+            ("train_sentences_per_s", sentences / seconds, "sentences/s")]
+
+
+def decode_speed(
+    model: Seq2Seq, src_tok: Tokenizer, tgt_tok: Tokenizer, trainer: Trainer, lines: list[str]
+) -> list[Row]:
+    """Sentences and output tokens (EOS included) per second for greedy and beam-5 search."""
+    src_ids, search = src_tok.encode(lines), trainer.cfg.search
+    rows = [("decode_sentences", len(lines), "test sentences"), ("decode_batch_size", search.batch_size, "sentences")]
+    for beam in (1, 5):
+        beam_cfg = dataclasses.replace(search, beam_size=beam, nbest=1)
+        translator = Translator(model, src_tok, tgt_tok, beam_cfg, trainer.device)
+        translator.translate_ids(src_ids[:2])  # warm-up
+        start = clock(trainer.device)
+        best = [hyps[0] for hyps in translator.translate_ids(src_ids)]
+        seconds = clock(trainer.device) - start
+        tokens = sum(len(h.tokens) + h.finished for h in best)
+        rows += [(f"beam{beam}_sentences_per_s", len(best) / seconds, "sentences/s"),
+                 (f"beam{beam}_tgt_tokens_per_s", tokens / seconds, "tokens/s"),
+                 (f"beam{beam}_cut_at_max_len", sum(not h.finished for h in best), f"of {len(best)} sentences")]
+    return rows
+
+
+def memory(device: torch.device) -> list[Row]:
+    rows = [("peak_rss_mib", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "MiB (process)")]
+    if device.type == "cuda":
+        rows.append(("cuda_peak_allocated_mib", torch.cuda.max_memory_allocated(device) / 2**20, "MiB"))
+    return rows
+
+
+def main(
+    config: Path = CONFIG,
+    overrides: Optional[list[str]] = OVERRIDES,
+    steps: int = typer.Option(30, min=1, help="Timed training updates."),
+    warmup: int = typer.Option(3, min=0, help="Untimed training updates before them."),
+    sentences: int = typer.Option(200, min=1, help="First test sentences decoded per beam size."),
+    checkpoint: Optional[Path] = typer.Option(None, help="Decode with this best.pt / last.pt of the same recipe."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the figures to this JSON file."),
+) -> None:
+    """Print the machine, model size, training and decoding throughput and peak memory of a recipe."""
+    cfg = load_config(config, overrides)
+    with tempfile.TemporaryDirectory(prefix="nmt_speed-") as tmp:
+        if not any(o.split("=", 1)[0].strip() == "out_dir" for o in overrides or []):
+            cfg = dataclasses.replace(cfg, out_dir=tmp)
+        if checkpoint is not None:
+            model, saved, src_tok, tgt_tok = load_model(checkpoint, resolve_device(cfg.train.device))
+            if (saved.model, saved.subword) != (cfg.model, cfg.subword):
+                raise SeqattnError(f"{checkpoint}: its model or subword section differs from {config}; pass its recipe")
+        trainer = Trainer(cfg, log=log)
+        if checkpoint is None:
+            model, src_tok, tgt_tok = trainer.model, trainer.src_tok, trainer.tgt_tok
+        n_params = sum(p.numel() for p in trainer.model.parameters())
+        rows = machine(trainer) + [("parameters", n_params, ""), ("model_mb_fp32", 4 * n_params / 1e6, "MB (fp32)")]
+        rows += train_speed(trainer, steps, warmup)
+        lines = load_split(cfg.data, cfg.data.test)[0][:sentences]
+        rows += decode_speed(model, src_tok, tgt_tok, trainer, lines)
+        rows += memory(trainer.device)
+        rows.append(("checkpoint", str(checkpoint) if checkpoint else None, ""))
+        if checkpoint is None:
+            rows.append(("note", UNTRAINED, ""))
+    for key, value, unit in rows:
+        print(f"{key:<24} {f'{value:.1f}' if isinstance(value, float) else value} {unit}".rstrip())
+    if json_out is not None:
+        json_out.write_text(json.dumps({key: value for key, value, _ in rows}, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    app.command()(user_errors(main))
+    app()
