@@ -56,13 +56,27 @@ class SubwordConfig:
 class ModelConfig:
     """Architecture and sizes; `arch` picks the builder in seqattn.models."""
 
-    arch: str = "rnnsearch"  # rnnencdec | rnnsearch
+    arch: str = "rnnsearch"  # rnnencdec | rnnsearch | luong | transformer
     emb_dim: int = 256
-    hidden_dim: int = 512  # encoder state size per direction and decoder state size
+    hidden_dim: int = 512  # RNN state size (per direction in the encoder); Transformer d_model
     attention_dim: int = 512  # size of the additive attention MLP
     readout_dim: int = 512  # deep-output size before maxout (halved by maxout pieces of 2)
     encoder_layers: int = 1
+    decoder_layers: int = 1
     dropout: float = 0.2
+    # Luong et al. 2015
+    score: str = "general"  # dot | general | concat
+    alignment: str = "global"  # global | local-m | local-p
+    window: int = 10  # D: local attention looks at [p_t - D, p_t + D]
+    input_feeding: bool = True
+    # Vaswani et al. 2017
+    heads: int = 8
+    ffn_dim: int = 2048
+    norm: str = "post"  # post | pre (layer norm after or before each sublayer)
+    tie_embeddings: bool = False  # share source, target and output embeddings (joint vocabulary)
+    attention_dropout: float = 0.1
+    attention_layer: int = -1  # decoder layer whose cross-attention search returns (-1: last)
+    attention_head: int = -1  # head whose weights search returns (-1: average over heads)
 
 
 @dataclass
@@ -106,6 +120,12 @@ class SearchConfig:
     max_len_a: float = 1.5  # max output length = a * source length + b
     max_len_b: int = 10
     batch_size: int = 64  # sentences per search batch
+    coverage_penalty: float = 0.0  # GNMT coverage penalty weight beta; 0: off
+    no_repeat_ngram: int = 0  # forbid repeating any n-gram of this size; 0: off
+    sampling: bool = False  # sample instead of searching (temperature, top_k, top_p)
+    temperature: float = 1.0
+    top_k: int = 0  # 0: no top-k truncation
+    top_p: float = 1.0  # nucleus sampling mass; 1: off
 
 
 @dataclass

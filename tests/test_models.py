@@ -32,11 +32,16 @@ def test_additive_attention_golden() -> None:
     s = torch.tensor([[0.5]])
     h = torch.tensor([[[0.0], [1.0], [-1.0], [7.0]]])
     mask = torch.tensor([[True, True, True, False]])
-    context, alpha = att(s, att.precompute(h), h, mask)
+    context, alpha = att(s, *att.precompute(h, h), mask)
     e = 3.0 * torch.tanh(0.5 + 2.0 * torch.tensor([0.0, 1.0, -1.0]))
     expected = torch.cat([e.softmax(0), torch.zeros(1)])
     torch.testing.assert_close(alpha[0], expected)
     torch.testing.assert_close(context[0, 0], (expected[:3] * torch.tensor([0.0, 1.0, -1.0])).sum())
+    # many queries at once give the rows of one query at a time
+    queries = torch.tensor([[[0.5], [-2.0]]])
+    contexts, alphas = att(queries, *att.precompute(h, h), mask)
+    torch.testing.assert_close(alphas[:, 0], alpha)
+    torch.testing.assert_close(contexts[:, 1], att(queries[:, 1], *att.precompute(h, h), mask)[0])
 
 
 @pytest.mark.parametrize("arch", ARCHS)

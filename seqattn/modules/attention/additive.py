@@ -15,9 +15,9 @@ class AdditiveAttention(Attention):
         self.U_a = nn.Linear(key_dim, attention_dim)
         self.v_a = nn.Linear(attention_dim, 1, bias=False)
 
-    def precompute(self, keys: Tensor) -> Tensor:
-        return self.U_a(keys)  # [B, S, A]: U_a h_j once per sentence
+    def precompute(self, keys: Tensor, values: Tensor) -> tuple[Tensor, Tensor]:
+        return self.U_a(keys), values  # U_a h_j [B, S, A] once per sentence
 
     def score(self, query: Tensor, keys: Tensor) -> Tensor:
-        # query [B, Dq], keys = U_a h [B, S, A] -> e [B, S]
-        return self.v_a((self.W_a(query).unsqueeze(1) + keys).tanh()).squeeze(-1)
+        # query [B, T, Dq], keys = U_a h [B, S, A] -> e [B, T, S]
+        return self.v_a((self.W_a(query).unsqueeze(2) + keys.unsqueeze(1)).tanh()).squeeze(-1)

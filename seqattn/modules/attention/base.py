@@ -2,8 +2,9 @@
 
     context, alpha = attention(query, keys, values, mask)
 
-`keys` are what `precompute(keys)` returned: a mechanism that projects the source annotations
-(e.g. U h_j in additive attention) does it once per sentence there, not at every decoder step.
+`keys` and `values` are what `precompute(keys, values)` returned: a mechanism that projects the
+memory (U_a h_j in additive attention, W^K and W^V in multi-head attention) does it once per
+sentence there, not at every decoder step. A query may be one step [B, Dq] or many [B, T, Dq].
 """
 from __future__ import annotations
 
@@ -13,21 +14,23 @@ from torch import Tensor, nn
 
 
 class Attention(nn.Module, ABC):
-    def precompute(self, keys: Tensor) -> Tensor:
-        """keys: [B, S, Dk] raw annotations -> the form `forward` takes (identity by default)."""
-        return keys
+    def precompute(self, keys: Tensor, values: Tensor) -> tuple[Tensor, Tensor]:
+        """keys [B, S, Dk], values [B, S, Dv] -> the forms `forward` takes (unchanged by default)."""
+        return keys, values
 
     @abstractmethod
     def score(self, query: Tensor, keys: Tensor) -> Tensor:
-        """query: [B, Dq], keys: [B, S, *] (precomputed) -> energies e: [B, S]."""
+        """query [B, T, Dq], keys [B, S, *] (precomputed) -> energies e [B, T, S]."""
 
     def forward(self, query: Tensor, keys: Tensor, values: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-        """alpha = softmax(e) over valid positions; context = sum_j alpha_j values_j.
+        """alpha = softmax(e) over the positions `mask` allows; context = sum_j alpha_j values_j.
 
-        query [B, Dq], keys [B, S, *], values [B, S, Dv], mask [B, S] (True = attend)
-        -> context [B, Dv], alpha [B, S].
+        query [B, Dq] or [B, T, Dq]; keys [B, S, *]; values [B, S, Dv]; mask [B, S] or [B, T, S]
+        (True = attend) -> context [B, (T,) Dv], alpha [B, (T,) S].
         """
-        e = self.score(query, keys).masked_fill(~mask, float("-inf"))  # [B, S]
-        alpha = e.softmax(dim=-1)  # [B, S]
-        context = (alpha.unsqueeze(1) @ values).squeeze(1)  # [B, Dv]
-        return context, alpha
+        one_step = query.dim() == 2
+        q = query.unsqueeze(1) if one_step else query  # [B, T, Dq]
+        m = mask.unsqueeze(1) if mask.dim() == 2 else mask  # [B, 1 or T, S]
+        alpha = self.score(q, keys).masked_fill(~m, float("-inf")).softmax(dim=-1)  # [B, T, S]
+        context = alpha @ values  # [B, T, Dv]
+        return (context.squeeze(1), alpha.squeeze(1)) if one_step else (context, alpha)

@@ -35,12 +35,8 @@ class RNNDecoder(nn.Module):
         if self.attention is None:
             c = self.V(final).tanh()  # [B, C]
             return {"s": self.W_s(c).tanh(), "c": c}
-        return {
-            "s": self.W_s(final).tanh(),  # [B, H]
-            "keys": self.attention.precompute(h),  # [B, S, A]
-            "values": h,  # [B, S, C]
-            "mask": src_mask,  # [B, S]
-        }
+        keys, values = self.attention.precompute(h, h)  # [B, S, A], [B, S, C]
+        return {"s": self.W_s(final).tanh(), "keys": keys, "values": values, "mask": src_mask}  # s: [B, H]
 
     def recur(self, y_emb: Tensor, state: State) -> tuple[Tensor, Tensor | None, State]:
         """y_emb: E y_{i-1} [B, E] -> context c_i [B, C], alpha_i [B, S] or None, state with s_i."""
