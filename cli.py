@@ -1,4 +1,4 @@
-"""The seqattn command line: preprocess, train, translate, evaluate."""
+"""The seqattn command line: preprocess, train, translate, average, evaluate."""
 from __future__ import annotations
 
 import functools
@@ -66,7 +66,11 @@ def train(
 @app.command()
 @user_errors
 def translate(
-    checkpoint: Path = typer.Option(..., "--checkpoint", "-c", help="A best.pt or last.pt written by `seqattn train`."),
+    checkpoint: list[Path] = typer.Option(
+        ..., "--checkpoint", "-c",
+        help="A best.pt or last.pt written by `seqattn train`; repeat to decode with the ensemble of several "
+             "(same subword models; the first one's recipe is used).",
+    ),
     input: str = typer.Option("-", "--input", "-i", help="Source text, one sentence a line; - reads stdin."),
     split: Optional[str] = typer.Option(None, help="Translate a split of the recipe's corpus instead (train, valid, test) and score it."),
     output: str = typer.Option("-", "--output", "-o", help="Where translations go; - writes stdout."),
@@ -78,25 +82,40 @@ def translate(
     min_len: Optional[int] = typer.Option(None, help="Fewest target tokens before EOS is allowed."),
     max_len_a: Optional[float] = typer.Option(None, help="Max target length = a * source length + b."),
     max_len_b: Optional[int] = typer.Option(None, help="See --max-len-a."),
+    coverage_penalty: Optional[float] = typer.Option(
+        None, help="GNMT coverage-penalty weight beta for ranking beam hypotheses (0 = off; needs attention)."),
+    no_repeat_ngram: Optional[int] = typer.Option(None, help="Never repeat an n-gram of this size (0 = off)."),
+    sampling: Optional[bool] = typer.Option(
+        None, "--sampling/--no-sampling", help="Sample --nbest translations per sentence instead of searching."),
+    temperature: Optional[float] = typer.Option(None, help="Sampling temperature (> 0; below 1 is sharper)."),
+    top_k: Optional[int] = typer.Option(None, help="Sample among the k most likely tokens only (0 = all)."),
+    top_p: Optional[float] = typer.Option(
+        None, help="Nucleus sampling: among the fewest most likely tokens holding mass p (1 = all)."),
+    seed: Optional[int] = typer.Option(None, help="Seed of the sampling random generator (default: unseeded)."),
     attention_dir: Optional[Path] = typer.Option(None, help="Write each sentence's attention matrix (JSON) and heatmap (PNG) here."),
     attention_max: int = typer.Option(0, help="With --attention-dir: only the first N sentences (0 = all)."),
     device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
 ) -> None:
-    """Translate text with beam or greedy search; detokenised output, optional n-best and heatmaps."""
+    """Translate text with beam or greedy search or sampling, with one model or an ensemble;
+    detokenised output, optional n-best and heatmaps."""
     import dataclasses
+
+    import torch
 
     from seqattn.data import load_split, read_lines
     from seqattn.evaluation import corpus_scores
-    from seqattn.training import load_model, resolve_device
+    from seqattn.training import load_models, resolve_device
     from seqattn.translator import Translator
     from seqattn.visualisation import save_alignment
 
     dev = resolve_device(device)
-    model, cfg, src_tok, tgt_tok = load_model(checkpoint, dev)
+    model, cfg, src_tok, tgt_tok = load_models(checkpoint, dev)
     given = dict(beam_size=beam_size, nbest=nbest, batch_size=batch_size, length_penalty=length_penalty,
-                 alpha=alpha, min_len=min_len, max_len_a=max_len_a, max_len_b=max_len_b)
+                 alpha=alpha, min_len=min_len, max_len_a=max_len_a, max_len_b=max_len_b,
+                 coverage_penalty=coverage_penalty, no_repeat_ngram=no_repeat_ngram, sampling=sampling,
+                 temperature=temperature, top_k=top_k, top_p=top_p)
     search_cfg = dataclasses.replace(cfg.search, **{k: v for k, v in given.items() if v is not None})
-    if search_cfg.nbest > search_cfg.beam_size:
+    if not search_cfg.sampling and search_cfg.nbest > search_cfg.beam_size:
         raise SeqattnError(f"--nbest {search_cfg.nbest} is larger than --beam-size {search_cfg.beam_size}")
     refs = None
     if split is not None:
@@ -105,7 +124,8 @@ def translate(
         lines, refs = load_split(cfg.data, getattr(cfg.data, split))
     else:
         lines = sys.stdin.read().splitlines() if input == "-" else read_lines(Path(input))
-    translator = Translator(model, src_tok, tgt_tok, search_cfg, dev)
+    generator = None if seed is None else torch.Generator(dev).manual_seed(seed)
+    translator = Translator(model, src_tok, tgt_tok, search_cfg, dev, generator)
     results = translator.translate(lines)
     out_lines = []
     for i, hyps in enumerate(results):
@@ -133,6 +153,25 @@ def translate(
             tgt_pieces = tgt_tok.pieces(best.tokens) + (["</s>"] if best.finished else [])
             save_alignment(best.alpha, src_pieces, tgt_pieces, attention_dir / f"{i:05d}")
         log(f"attention of {min(len(results), attention_max or len(results))} sentences written to {attention_dir}")
+
+
+@app.command()
+@user_errors
+def average(
+    checkpoint: list[Path] = typer.Option(
+        ..., "--checkpoint", "-c", help="A checkpoint of the model; repeat for each one to average."),
+    output: Path = typer.Option(
+        ..., "--output", "-o", help="The averaged checkpoint; the subword models are copied beside it."),
+) -> None:
+    """Average the parameters of checkpoints of one model into one that `translate -c` loads."""
+    from seqattn.training import save_checkpoint
+    from seqattn.training.average import average_checkpoints, copy_subword_models
+
+    averaged = average_checkpoints(checkpoint)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    copy_subword_models(checkpoint[0], averaged["config"], output.parent)
+    save_checkpoint(averaged, output)
+    log(f"average of {len(checkpoint)} checkpoints written to {output}")
 
 
 @app.command()

@@ -11,8 +11,14 @@ from seqattn.search import Hypothesis, search
 
 
 class Translator:
-    def __init__(self, model: Seq2Seq, src_tok: Tokenizer, tgt_tok: Tokenizer, cfg: SearchConfig, device: torch.device) -> None:
+    """`model` may be one model or an Ensemble; `generator` draws the samples when cfg.sampling."""
+
+    def __init__(
+        self, model: Seq2Seq, src_tok: Tokenizer, tgt_tok: Tokenizer, cfg: SearchConfig, device: torch.device,
+        generator: torch.Generator | None = None,
+    ) -> None:
         self.model, self.src_tok, self.tgt_tok, self.cfg, self.device = model, src_tok, tgt_tok, cfg, device
+        self.generator = generator
 
     @torch.inference_mode()
     def translate_ids(self, src_ids: list[list[int]]) -> list[list[Hypothesis]]:
@@ -23,7 +29,7 @@ class Translator:
         for start in range(0, len(order), self.cfg.batch_size):
             chunk = order[start : start + self.cfg.batch_size]
             src = pad([src_ids[i] + [self.src_tok.eos_id] for i in chunk], self.src_tok.pad_id).to(self.device)
-            for i, hyps in zip(chunk, search(self.model, src, src.ne(self.src_tok.pad_id), self.cfg)):
+            for i, hyps in zip(chunk, search(self.model, src, src.ne(self.src_tok.pad_id), self.cfg, self.generator)):
                 results[i] = hyps
         return results
 

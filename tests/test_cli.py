@@ -2,12 +2,20 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
+import click
 import pytest
+import torch
+import typer.main
 from typer.testing import CliRunner
 
 from cli import app
+from seqattn.config import SubwordConfig
+from seqattn.data import read_lines
+from seqattn.data.subwords import train_sentencepiece
+from seqattn.training import load_checkpoint, save_checkpoint
 
 runner = CliRunner()
 
@@ -62,6 +70,7 @@ def test_translate_a_split_prints_scores(trained: Path) -> None:
     (["train", "missing.yaml"], "error: missing.yaml: config file not found"),
     (["translate", "-c", "missing.pt", "-i", "x"], "error: missing.pt: checkpoint not found"),
     (["evaluate", "--hyp", "missing.hyp", "--ref", "missing.ref"], "error: missing.hyp: file not found"),
+    (["average", "-c", "missing.pt", "-o", "avg.pt"], "error: missing.pt: checkpoint not found"),
 ])
 def test_bad_input_is_one_line(args: list[str], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
@@ -84,3 +93,68 @@ def test_every_command_explains_its_options() -> None:
     for command in ("preprocess", "train", "translate", "evaluate"):
         result = invoke(command, "--help")
         assert result.exit_code == 0 and "Usage" in result.output
+
+
+def test_every_option_has_help_text() -> None:
+    commands = typer.main.get_command(app).commands
+    assert {"translate", "average"} <= commands.keys()
+    for name, command in commands.items():
+        for param in command.params:
+            assert not isinstance(param, click.Option) or param.help, f"{name} {param.opts} has no help"
+
+
+def perturbed_copy(checkpoint: Path, path: Path, seed: int) -> None:
+    """Another member beside `checkpoint`: its parameters plus noise, the same subword model."""
+    ckpt = load_checkpoint(checkpoint)
+    gen = torch.Generator().manual_seed(seed)
+    ckpt["model"] = {k: v + 0.1 * torch.randn(v.shape, generator=gen) for k, v in ckpt["model"].items()}
+    save_checkpoint(ckpt, path)
+
+
+def test_ensemble_average_and_sampling(trained: Path, small_corpus: Path, tmp_path: Path) -> None:
+    src = small_corpus / "test_2016_flickr.en"
+    other = trained.parent / "other.pt"
+    perturbed_copy(trained, other, seed=0)
+
+    single = invoke("translate", "-c", trained, "-i", src, "--beam-size", 3)
+    twice = invoke("translate", "-c", trained, "-c", trained, "-i", src, "--beam-size", 3)
+    assert single.exit_code == 0 and twice.exit_code == 0
+    assert twice.stdout == single.stdout and len(single.stdout.splitlines()) == 20  # two equal members are one
+    pair = invoke("translate", "-c", trained, "-c", other, "-i", src, "--beam-size", 3, "--nbest", 2,
+                  "--coverage-penalty", 0.2, "--no-repeat-ngram", 2)
+    assert pair.exit_code == 0, pair.output
+    assert len(pair.stdout.splitlines()) == 40 and pair.stdout.startswith("0 ||| ")
+
+    averaged = tmp_path / "elsewhere" / "avg.pt"
+    result = invoke("average", "-c", trained, "-c", other, "-o", averaged)
+    assert result.exit_code == 0, result.output
+    assert (averaged.parent / "spm.model").read_bytes() == (trained.parent / "spm.model").read_bytes()
+    expected = {k: (v + load_checkpoint(other)["model"][k]) / 2 for k, v in load_checkpoint(trained)["model"].items()}
+    assert all(torch.allclose(load_checkpoint(averaged)["model"][k], v) for k, v in expected.items())
+    hyp = tmp_path / "avg.hyp"
+    result = invoke("translate", "-c", averaged, "-i", src, "-o", hyp, "--beam-size", 1)
+    assert result.exit_code == 0 and len(hyp.read_text(encoding="utf-8").splitlines()) == 20
+
+    sampled = [invoke("translate", "-c", averaged, "-i", src, "--sampling", "--nbest", 7, "--top-p", 0.9,
+                      "--temperature", 1.2, "--seed", 3) for _ in range(2)]
+    assert sampled[0].exit_code == 0, sampled[0].output
+    lines = sampled[0].stdout.splitlines()
+    assert sampled[1].stdout == sampled[0].stdout and len(lines) == 140 and lines[-1].startswith("19 ||| ")
+
+
+def test_ensemble_and_search_errors_are_one_line(trained: Path, small_corpus: Path, tmp_path: Path) -> None:
+    foreign = tmp_path / "foreign"
+    shutil.copytree(trained.parent, foreign)
+    lines = read_lines(small_corpus / "train.en") + read_lines(small_corpus / "train.de")
+    train_sentencepiece(lines, foreign / "spm", SubwordConfig(model_type="bpe", vocab_size=250))  # same size
+    src = small_corpus / "test_2016_flickr.en"
+    for args, message in [
+        (["-c", foreign / "best.pt"], f"{foreign / 'best.pt'}: its source subword model"),
+        (["--sampling", "--top-p", 1.5], "error: search.top_p: must be in (0, 1]"),
+        (["--top-k", -1, "--sampling"], "error: search.top_k"),
+        (["--beam-size", 2, "--coverage-penalty", -0.5], "error: search.coverage_penalty"),
+        (["--no-repeat-ngram", -1], "error: search.no_repeat_ngram"),
+    ]:
+        result = invoke("translate", "-c", trained, "-i", src, *args)
+        assert result.exit_code == 2 and message in result.stderr, result.output
+        assert "Traceback" not in result.output and len(result.stderr.strip().splitlines()) == 1

@@ -1,5 +1,4 @@
 """Scores against sacreBLEU golden values, reference checks, length buckets and file reading."""
-import re
 
 import pytest
 import sacrebleu

@@ -9,7 +9,8 @@ from seqattn.config import ModelConfig
 from seqattn.data import collate
 from seqattn.models import Seq2Seq, build_model
 from seqattn.modules.attention import AdditiveAttention
-from seqattn.search import greedy_search
+
+from helpers import assert_overfits, assert_padding_invariant
 
 PAD, BOS, EOS, VOCAB = 0, 2, 3, 24
 ARCHS = ["rnnencdec", "rnnsearch"]
@@ -46,19 +47,8 @@ def test_additive_attention_golden() -> None:
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_padding_does_not_change_a_sentence(arch: str) -> None:
-    model = tiny(arch).eval()
-    short, long = [5, 6, 7], [8, 9, 10, 11, 12, 13]
-    alone = collate([short], [[4, 5]], [0], PAD, BOS, EOS)
-    batched = collate([short, long], [[4, 5], [6, 7, 8, 9]], [0, 1], PAD, BOS, EOS)
-    logits_alone, alpha_alone = model(alone.src, alone.src_mask, alone.tgt_in)
-    logits_batch, alpha_batch = model(batched.src, batched.src_mask, batched.tgt_in)
-    torch.testing.assert_close(logits_batch[0, :3], logits_alone[0], atol=1e-5, rtol=1e-5)
-    if arch == "rnnsearch":
-        assert alpha_batch[0, :, 4:].abs().max() == 0  # no weight on padding
-        torch.testing.assert_close(alpha_batch[0, :3, :4], alpha_alone[0], atol=1e-6, rtol=1e-5)
-        torch.testing.assert_close(alpha_batch.sum(-1), torch.ones(2, 5))
-    else:
-        assert alpha_alone is None and alpha_batch is None
+    assert_padding_invariant(tiny(arch).eval())
+
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -76,20 +66,8 @@ def test_teacher_forcing_equals_stepwise_decoding(arch: str) -> None:
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_every_model_overfits_a_tiny_batch(arch: str) -> None:
-    model = tiny(arch, dropout=0.1)
-    src = [[5, 6, 7, 8], [9, 10, 11], [12, 13, 14, 15, 16], [17, 18]]
-    tgt = [[19, 20, 21], [22, 23, 4, 5], [6, 7], [8, 9, 10, 11, 12]]
-    batch = collate(src, tgt, list(range(4)), PAD, BOS, EOS)
-    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
-    for _ in range(150):
-        logits, _ = model(batch.src, batch.src_mask, batch.tgt_in)
-        loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), batch.tgt_out.flatten(), ignore_index=PAD)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    assert loss.item() < 0.05
-    hyps = greedy_search(model.eval(), batch.src, batch.src_mask, max_len_a=2.0, max_len_b=5)
-    assert [h.tokens for h in hyps] == tgt and all(h.finished for h in hyps)
+    assert_overfits(tiny(arch, dropout=0.1))
+
 
 
 def test_unknown_architecture_is_named() -> None:

@@ -1,4 +1,5 @@
-"""Greedy and beam search on tiny random RNN models and on hand-built log-probability tables."""
+"""Greedy search, beam search and sampling on tiny random RNN models and on hand-built
+log-probability tables."""
 from __future__ import annotations
 
 import math
@@ -10,11 +11,19 @@ from torch import Tensor
 from seqattn.config import ModelConfig, SearchConfig
 from seqattn.errors import SeqattnError
 from seqattn.models import Seq2Seq, build_model
-from seqattn.search import Hypothesis, beam_search, greedy_search, length_penalty, search
+from seqattn.search import Hypothesis, beam_search, coverage_penalty, greedy_search, length_penalty, sample, search
+from seqattn.search.hypothesis import block_repeated_ngrams
+from seqattn.search.sampling import truncate
+
+from helpers import assert_beam_of_one_is_greedy, random_sources
 
 PAD, BOS, EOS = 0, 1, 2
 VOCAB = 30
 MAX_LEN = {"max_len_a": 1.0, "max_len_b": 3}
+
+
+def batch(lengths: list[int], seed: int = 0) -> tuple[Tensor, Tensor]:
+    return random_sources(lengths, VOCAB, PAD, EOS, seed)
 
 
 def tiny_model(arch: str, seed: int = 0) -> Seq2Seq:
@@ -27,31 +36,24 @@ def tiny_model(arch: str, seed: int = 0) -> Seq2Seq:
     return model
 
 
-def batch(lengths: list[int], seed: int = 0) -> tuple[Tensor, Tensor]:
-    """Random sources of the given lengths (EOS last), right-padded -> src, src_mask [B, S]."""
-    gen = torch.Generator().manual_seed(seed)
-    src = torch.full((len(lengths), max(lengths)), PAD)
-    for i, n in enumerate(lengths):
-        src[i, : n - 1] = torch.randint(EOS + 1, VOCAB, (n - 1,), generator=gen)
-        src[i, n - 1] = EOS
-    return src, src.ne(PAD)
-
-
 def max_len(n: int) -> int:
     return int(MAX_LEN["max_len_a"] * n + MAX_LEN["max_len_b"])
 
 
 class TableModel(Seq2Seq):
-    """log p(y_i | y_{i-1}) from a fixed [V, V] table; uniform attention over the source."""
+    """log p(y_i | y_{i-1}) from a fixed [V, V] table; attention over the source from a fixed
+    [V, S] table by y_{i-1} when given (sources of length S), else uniform."""
 
-    def __init__(self, table: Tensor) -> None:
+    def __init__(self, table: Tensor, attention: Tensor | None = None) -> None:
         super().__init__(PAD, BOS, EOS)
-        self.table = table
+        self.table, self.attention = table, attention
 
     def encode(self, src: Tensor, src_mask: Tensor) -> dict[str, Tensor]:
         return {"mask": src_mask}
 
     def step(self, y_prev: Tensor, state: dict[str, Tensor]) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+        if self.attention is not None:
+            return self.table[y_prev], self.attention[y_prev], state
         mask = state["mask"].float()
         return self.table[y_prev], mask / mask.sum(-1, keepdim=True), state
 
@@ -72,14 +74,7 @@ def table_model(rows: dict[int, dict[int, float]], vocab: int = 5) -> TableModel
 @pytest.mark.parametrize("arch", ["rnnsearch", "rnnencdec"])
 def test_beam_of_one_is_greedy(arch: str) -> None:
     model = tiny_model(arch, seed=4)  # a seed whose sentences both end with EOS and get cut
-    src, src_mask = batch([4, 7, 2, 5, 8, 6], seed=4)
-    greedy = greedy_search(model, src, src_mask, **MAX_LEN)
-    beam = beam_search(model, src, src_mask, beam_size=1, length_penalty="none", **MAX_LEN)
-    assert any(h.finished for h in greedy) and any(not h.finished for h in greedy)  # both endings covered
-    for g, [b] in zip(greedy, beam):
-        assert g.tokens == b.tokens and g.finished == b.finished
-        assert b.log_prob == pytest.approx(g.log_prob, abs=1e-5)
-        assert g.score == g.log_prob
+    assert_beam_of_one_is_greedy(model, *batch([4, 7, 2, 5, 8, 6], seed=4))
 
 
 @pytest.mark.parametrize("arch", ["rnnsearch", "rnnencdec"])
@@ -206,3 +201,171 @@ def test_bad_options_are_refused() -> None:
         beam_search(model, src, src_mask, beam_size=2, nbest=3)
     with pytest.raises(SeqattnError, match="length_penalty"):
         beam_search(model, src, src_mask, length_penalty="average")
+
+
+# ---- coverage penalty (GNMT, Wu et al. 2016, eq. 14) -----------------------------------------
+
+def test_coverage_penalty_golden() -> None:
+    alpha = torch.tensor([[0.5, 0.2, 0.3], [0.7, 0.1, 0.2]])  # [T=2, S=3]: coverage 1.2, 0.3, 0.5
+    assert coverage_penalty(alpha, 0.4) == pytest.approx(0.4 * (math.log(1.0) + math.log(0.3) + math.log(0.5)))
+    assert coverage_penalty(torch.full((4, 2), 0.5), 1.0) == 0.0  # every source word fully covered
+
+
+def test_coverage_penalty_reranks_by_attention() -> None:
+    # a (.6 * .9) beats b (.35 * .9), but attends to the first source word twice and the second barely
+    a, b = 3, 4
+    model = table_model({BOS: {a: 0.6, b: 0.35}, a: {EOS: 0.9}, b: {EOS: 0.9}})
+    model.attention = torch.tensor([[0.5, 0.5]] * 5)  # [V, S=2]
+    model.attention[[BOS, a]] = torch.tensor([0.9, 0.1])
+    model.attention[b] = torch.tensor([0.1, 0.9])
+    src, src_mask = batch([2])
+    [[plain_best, plain_second]] = beam_search(model, src, src_mask, beam_size=2, nbest=2, length_penalty="none")
+    [[best, second]] = beam_search(
+        model, src, src_mask, beam_size=2, nbest=2, length_penalty="none", coverage_penalty=1.0,
+    )
+    assert plain_best.tokens == [a] and plain_second.tokens == [b]
+    assert best.tokens == [b] and best.score == pytest.approx(math.log(0.35 * 0.9))  # coverage 1, 1: cp = 0
+    assert second.tokens == [a] and second.score == pytest.approx(math.log(0.6 * 0.9) + math.log(0.1 + 0.1))
+
+
+def test_coverage_penalty_only_reranks_and_zero_is_off() -> None:
+    model = tiny_model("rnnsearch", seed=5)
+    src, src_mask = batch([5, 2, 7], seed=5)
+    plain = beam_search(model, src, src_mask, beam_size=4, nbest=4, alpha=0.8, **MAX_LEN)
+    off = beam_search(model, src, src_mask, beam_size=4, nbest=4, alpha=0.8, coverage_penalty=0.0, **MAX_LEN)
+    covered = beam_search(model, src, src_mask, beam_size=4, nbest=4, alpha=0.8, coverage_penalty=0.5, **MAX_LEN)
+    for p, o, c in zip(plain, off, covered):
+        assert [(h.tokens, h.score, h.log_prob) for h in o] == [(h.tokens, h.score, h.log_prob) for h in p]
+        for h in o:  # beta = 0: exactly the GNMT length-normalised score
+            assert h.score == h.log_prob / length_penalty(len(h.tokens) + h.finished, "gnmt", 0.8)
+        assert sorted((h.tokens, h.log_prob) for h in c) == sorted((h.tokens, h.log_prob) for h in p)
+        for h in c:
+            lp = length_penalty(len(h.tokens) + h.finished, "gnmt", 0.8)
+            assert h.score == pytest.approx(h.log_prob / lp + coverage_penalty(h.alpha, 0.5))
+        assert [h.score for h in c] == sorted((h.score for h in c), reverse=True)
+
+
+def test_coverage_penalty_needs_attention_and_a_sane_beta() -> None:
+    src, src_mask = batch([3])
+    with pytest.raises(SeqattnError, match="search.coverage_penalty"):
+        search(tiny_model("rnnencdec"), src, src_mask, SearchConfig(beam_size=2, coverage_penalty=0.2))
+    with pytest.raises(SeqattnError, match="search.coverage_penalty"):
+        beam_search(tiny_model("rnnsearch"), src, src_mask, coverage_penalty=-1.0)
+
+
+# ---- no-repeat n-gram blocking -------------------------------------------------------------------
+
+def repeated_ngrams(tokens: list[int], n: int) -> bool:
+    ngrams = [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
+    return len(ngrams) != len(set(ngrams))
+
+
+def test_block_repeated_ngrams_golden() -> None:
+    log_probs = torch.zeros(2, 6)
+    tokens = torch.tensor([[3, 4, 5, 3, 4], [3, 4, 3, 4, 3]])
+    blocked = block_repeated_ngrams(log_probs, tokens, 2).isinf()
+    assert blocked[0].nonzero().flatten().tolist() == [5]  # (4, 5) seen
+    assert blocked[1].nonzero().flatten().tolist() == [4]  # (3, 4) seen
+    assert block_repeated_ngrams(log_probs, tokens, 3).isinf().nonzero().tolist() == [[0, 5], [1, 4]]
+    assert block_repeated_ngrams(log_probs, tokens, 1).isinf()[0].nonzero().flatten().tolist() == [3, 4, 5]
+    assert block_repeated_ngrams(log_probs, tokens, 0) is log_probs and not log_probs.isinf().any()
+
+
+@pytest.mark.parametrize("beam_size", [1, 3])
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_no_repeat_ngram_on_a_model_that_loves_repeating(beam_size: int, n: int) -> None:
+    a, b = 3, 4  # a b a b a b ... and rarely EOS
+    model = table_model({BOS: {a: 0.9}, a: {b: 0.9, EOS: 0.01}, b: {a: 0.9, EOS: 0.01}}, vocab=8)
+    src, src_mask = batch([6, 4])
+    loose = search(model, src, src_mask, SearchConfig(beam_size=beam_size, nbest=beam_size, **MAX_LEN))
+    assert all(repeated_ngrams(h.tokens, n) for hyps in loose for h in hyps)  # the test can fail
+    cfg = SearchConfig(beam_size=beam_size, nbest=beam_size, no_repeat_ngram=n, **MAX_LEN)
+    for hyps in search(model, src, src_mask, cfg):
+        for h in hyps:
+            assert not repeated_ngrams(h.tokens, n) and math.isfinite(h.log_prob)
+
+
+@pytest.mark.parametrize("sampling", [False, True])
+def test_no_repeat_ngram_on_a_random_model(sampling: bool) -> None:
+    model = tiny_model("rnnsearch", seed=3)
+    src, src_mask = batch([9, 12, 10], seed=3)
+    cfg = SearchConfig(beam_size=4, nbest=4, no_repeat_ngram=2, min_len=10, sampling=sampling)
+    hyps = search(model, src, src_mask, cfg, torch.Generator().manual_seed(0))
+    assert all(len(h.tokens) >= 10 and not repeated_ngrams(h.tokens, 2) for hs in hyps for h in hs)
+    with pytest.raises(SeqattnError, match="search.no_repeat_ngram"):
+        search(model, src, src_mask, SearchConfig(beam_size=1, nbest=1, no_repeat_ngram=-2))
+
+
+# ---- sampling (Holtzman et al. 2020) -------------------------------------------------------------
+
+def test_sampling_is_reproducible_with_a_seed() -> None:
+    model = tiny_model("rnnsearch", seed=1)
+    src, src_mask = batch([5, 3, 8], seed=1)
+    cfg = SearchConfig(sampling=True, nbest=4, temperature=1.5, **MAX_LEN)
+
+    def draw(seed: int) -> list[list[tuple[list[int], float]]]:
+        hyps = search(model, src, src_mask, cfg, torch.Generator().manual_seed(seed))
+        return [[(h.tokens, h.log_prob) for h in hs] for hs in hyps]
+
+    first = draw(7)
+    assert draw(7) == first and draw(8) != first
+    assert all(len(hs) == 4 and [lp for _, lp in hs] == sorted((lp for _, lp in hs), reverse=True) for hs in first)
+    assert any(len({tuple(t) for t, _ in hs}) > 1 for hs in first)  # samples of one sentence differ
+
+
+@pytest.mark.parametrize("options", [{"top_k": 1}, {"temperature": 1e-6}, {"top_p": 1e-6}])
+def test_sharpest_sampling_is_greedy(options: dict) -> None:
+    model = tiny_model("rnnsearch", seed=4)
+    src, src_mask = batch([4, 7, 2, 5, 8, 6], seed=4)
+    greedy = greedy_search(model, src, src_mask, **MAX_LEN)
+    sampled = sample(model, src, src_mask, generator=torch.Generator().manual_seed(0), **options, **MAX_LEN)
+    for g, [s] in zip(greedy, sampled):
+        assert s.tokens == g.tokens and s.finished == g.finished and s.log_prob == pytest.approx(g.log_prob)
+
+
+def test_top_p_keeps_the_smallest_set_reaching_p() -> None:
+    probs = torch.tensor([[0.1, 0.5, 0.15, 0.25]])  # most likely first: 1 (.5), 3 (.75), 2 (.9), 0 (1)
+    kept = {p: truncate(probs.log(), top_p=p).isfinite()[0].nonzero().flatten().tolist() for p in (0.3, 0.7, 0.8, 1.0)}
+    assert kept == {0.3: [1], 0.7: [1, 3], 0.8: [1, 2, 3], 1.0: [0, 1, 2, 3]}
+    assert torch.allclose(truncate(probs.log(), top_p=0.7).softmax(-1), torch.tensor([[0, 0.5 / 0.75, 0, 0.25 / 0.75]]))
+    assert truncate(probs.log(), top_k=2).isfinite()[0].nonzero().flatten().tolist() == [1, 3]
+    assert truncate(probs.log(), top_k=3, top_p=0.6).isfinite()[0].nonzero().flatten().tolist() == [1, 3]
+
+
+@pytest.mark.parametrize("options,allowed", [
+    ({"top_k": 2}, {3: {4, 5}, 4: {3, 5}, 5: {3, 4}}),
+    ({"top_p": 0.8}, {3: {4, 5}, 4: {3, 5}, 5: {3, 4}}),
+    ({"top_p": 0.5}, {3: {4}, 4: {5}, 5: {3}}),
+])
+def test_samples_come_only_from_allowed_tokens(options: dict, allowed: dict[int, set[int]]) -> None:
+    # after BOS: 3 4 5 uniformly; then p(next | prev) = .6 and .3 for the two other words, .1 for the rest
+    rows = {BOS: {3: 0.3, 4: 0.3, 5: 0.3}, 3: {4: 0.6, 5: 0.3}, 4: {5: 0.6, 3: 0.3}, 5: {3: 0.6, 4: 0.3}}
+    model = table_model(rows, vocab=7)
+    src, src_mask = batch([3, 5])
+    hyps = sample(model, src, src_mask, nbest=40, generator=torch.Generator().manual_seed(0), **options, **MAX_LEN)
+    seen = {prev: set() for prev in allowed}
+    for h in (h for hs in hyps for h in hs):
+        assert not h.finished and len(h.tokens) in (6, 8)  # EOS is never among the allowed tokens
+        for prev, y in zip(h.tokens, h.tokens[1:]):
+            seen[prev].add(y)
+    assert seen == allowed  # only the allowed tokens, and all of them
+
+
+def test_bad_sampling_options_are_refused() -> None:
+    model = tiny_model("rnnsearch")
+    src, src_mask = batch([3])
+    for options, name in [({"temperature": 0.0}, "temperature"), ({"top_k": -1}, "top_k"), ({"top_p": 0.0}, "top_p"),
+                          ({"top_p": 1.5}, "top_p"), ({"nbest": 0}, "nbest")]:
+        with pytest.raises(SeqattnError, match=f"search.{name}"):
+            search(model, src, src_mask, SearchConfig(sampling=True, **options))
+
+
+@pytest.mark.parametrize("beam_size", [1, 3])
+def test_pad_and_bos_are_never_emitted(beam_size: int) -> None:
+    """A model that prefers PAD and BOS over everything still yields real tokens."""
+    model = table_model({prev: {PAD: 0.5, BOS: 0.4} for prev in range(6)}, vocab=6)
+    src, src_mask = batch([5, 3])
+    for cfg in (SearchConfig(beam_size=beam_size, nbest=beam_size, **MAX_LEN),
+                SearchConfig(sampling=True, nbest=2, **MAX_LEN)):
+        for hyps in search(model, src, src_mask, cfg):
+            assert hyps and all(PAD not in h.tokens and BOS not in h.tokens for h in hyps)

@@ -54,8 +54,13 @@ class Seq2Seq(nn.Module, ABC):
         """
 
     @abstractmethod
-    def forward(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor) -> tuple[Tensor, Tensor | None]:
-        """Teacher forcing: tgt_in [B, T] (BOS + target) -> logits [B, T, V], alpha [B, T, S] or None."""
+    def forward(
+        self, src: Tensor, src_mask: Tensor, tgt_in: Tensor, need_alpha: bool = True,
+    ) -> tuple[Tensor, Tensor | None]:
+        """Teacher forcing: tgt_in [B, T] (BOS + target) -> logits [B, T, V], alpha [B, T, S] or None.
+
+        need_alpha=False lets a model skip work that only the weights need (training does not).
+        """
 
     @torch.no_grad()
     def score(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor, tgt_out: Tensor) -> Tensor:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from torch import Tensor
 
 from seqattn.config import ModelConfig
+from seqattn.errors import SeqattnError
 from seqattn.models.base import Seq2Seq, State
 from seqattn.modules.attention import AdditiveAttention
 from seqattn.modules.decoders import RNNDecoder
@@ -18,18 +19,22 @@ class RNNSeq2Seq(Seq2Seq):
         self.encoder, self.decoder = encoder, decoder
 
     def encode(self, src: Tensor, src_mask: Tensor) -> State:
-        h, final = self.encoder(src, src_mask)  # [B, S, C], [B, H]
-        return self.decoder.init_state(h, final, src_mask)
+        h, h_n = self.encoder(src, src_mask)  # [B, S, C], [layers * dirs, B, H]
+        # s_0 from the top layer's last direction (Bahdanau A.2.2: s_0 = tanh(W_s ←h_1))
+        return self.decoder.init_state(h, h_n[-1], src_mask)
 
     def step(self, y_prev: Tensor, state: State) -> tuple[Tensor, Tensor | None, State]:
         return self.decoder.step(y_prev, state)
 
-    def forward(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor) -> tuple[Tensor, Tensor | None]:
+    def forward(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor, need_alpha: bool = True) -> tuple[Tensor, Tensor | None]:
+        """As Seq2Seq.forward; the recurrence computes alpha at every step anyway, so it is always returned."""
         return self.decoder(tgt_in, self.encode(src, src_mask))
 
 
 def build_rnn(cfg: ModelConfig, src_vocab: int, tgt_vocab: int, pad_id: int, bos_id: int, eos_id: int) -> RNNSeq2Seq:
     """RNNencdec: unidirectional encoder, fixed summary. RNNsearch: bidirectional encoder, additive attention."""
+    if cfg.readout_dim % 2:
+        raise SeqattnError(f"model.readout_dim: must be even for maxout over pairs, got {cfg.readout_dim}")
     search = cfg.arch == "rnnsearch"
     encoder = RNNEncoder(
         src_vocab, cfg.emb_dim, cfg.hidden_dim, pad_id, bidirectional=search,

@@ -2,9 +2,10 @@
 
 Every sentence keeps K alive hypotheses in rows [K * n, K * (n + 1)) of the decoder state. At each
 step the 2K best of the K * V continuations are taken: EOS candidates ranked within the top K are
-finalised with score log p / lp (GNMT, Wu et al. 2016), the K best others stay alive. A sentence is
-done once it has K finished hypotheses or reaches its maximum length, where its best alive ones
-fill the remaining places unfinished; done sentences leave the batch.
+finalised, the K best others stay alive. A sentence is done once it has K finished hypotheses or
+reaches its maximum length, where its best alive ones fill the remaining places unfinished; done
+sentences leave the batch. Its hypotheses are then ranked by s(Y, X) = log p(Y | X) / lp(Y) + cp(X; Y)
+(GNMT, Wu et al. 2016, eq. 14), the coverage penalty cp computed from each one's own attention.
 """
 from __future__ import annotations
 
@@ -14,18 +15,37 @@ from torch import Tensor
 from seqattn.errors import SeqattnError
 from seqattn.models.base import Seq2Seq, select_state
 from seqattn.search.hypothesis import (
-    Hypothesis, append_step, forbid_eos, length_penalty as penalty_of, make_hypothesis, max_output_lengths,
+    Hypothesis, append_step, constrain, coverage_penalty as coverage_of,
+    length_penalty as penalty_of, make_hypothesis, max_output_lengths,
 )
+
+
+def ranked_hypothesis(
+    tokens: Tensor, attn: Tensor | None, row: int, src_mask: Tensor, log_prob: float, lp: float, beta: float,
+    finished: bool,
+) -> Hypothesis:
+    """Row `row` as a Hypothesis scored log p / lp + cp (cp only for beta > 0)."""
+    hyp = make_hypothesis(tokens, attn, row, src_mask, log_prob, log_prob / lp, finished)
+    if beta > 0:
+        hyp.score += coverage_of(hyp.alpha, beta)
+    return hyp
 
 
 @torch.no_grad()
 def beam_search(
     model: Seq2Seq, src: Tensor, src_mask: Tensor, beam_size: int = 5, nbest: int = 1,
     length_penalty: str = "gnmt", alpha: float = 0.6, min_len: int = 0, max_len_a: float = 1.5, max_len_b: int = 10,
+    coverage_penalty: float = 0.0, no_repeat_ngram: int = 0,
 ) -> list[list[Hypothesis]]:
-    """src, src_mask: [B, S] -> for every sentence its `nbest` hypotheses, best score first."""
+    """src, src_mask: [B, S] -> for every sentence its `nbest` hypotheses, best score first.
+
+    `coverage_penalty` is beta of cp (0: off; needs a model with attention); `no_repeat_ngram` > 0
+    forbids every hypothesis to repeat an n-gram of that size.
+    """
     if not 1 <= nbest <= beam_size:
         raise SeqattnError(f"search: need 1 <= nbest <= beam_size, got nbest={nbest}, beam_size={beam_size}")
+    if coverage_penalty < 0:
+        raise SeqattnError(f"search.coverage_penalty: beta must be >= 0 (0 is off), got {coverage_penalty}")
     penalty_of(1, length_penalty, alpha)  # reject an unknown penalty before decoding
     K, B = beam_size, src.size(0)
     device = src.device
@@ -43,8 +63,9 @@ def beam_search(
     for t in range(max(max_lens)):
         n = len(active)
         log_probs, step_alpha, state = model.step(y, state)  # [nK, V], [nK, S] or None
-        if t < min_len:
-            log_probs = forbid_eos(log_probs, model.eos_id)
+        if step_alpha is None and coverage_penalty > 0:
+            raise SeqattnError("search.coverage_penalty: the model has no attention to measure coverage; set it to 0")
+        log_probs = constrain(log_probs, model, t, min_len, tokens, no_repeat_ngram)
         attn = append_step(attn, step_alpha)  # the attention of whatever token each row emits now
         V = log_probs.size(-1)
         cand = (scores.unsqueeze(-1) + log_probs.view(n, K, V)).view(n, K * V)
@@ -62,7 +83,9 @@ def beam_search(
                 s, row = active[i], eos_rows[i][j]
                 if len(final[s]) < K:
                     log_prob = eos_scores[i][j]
-                    final[s].append(make_hypothesis(tokens, attn, row, src_mask[s], log_prob, log_prob / lp, True))
+                    final[s].append(
+                        ranked_hypothesis(tokens, attn, row, src_mask[s], log_prob, lp, coverage_penalty, True)
+                    )
 
         # the K best non-EOS candidates stay alive (each row adds at most one EOS, so there are K)
         alive = cand_eos.to(torch.uint8).sort(dim=-1, stable=True).indices[:, :K]  # [n, K], best first
@@ -76,7 +99,9 @@ def beam_search(
         for i, s in enumerate(active):
             if done[i] and len(final[s]) < K:  # out of length: the best alive fill up, unfinished
                 for row, score in zip(range(K * i, K * (i + 1)), scores[i].tolist()[: K - len(final[s])]):
-                    final[s].append(make_hypothesis(tokens, attn, row, src_mask[s], score, score / lp, False))
+                    final[s].append(
+                        ranked_hypothesis(tokens, attn, row, src_mask[s], score, lp, coverage_penalty, False)
+                    )
         keep = [i for i, d in enumerate(done) if not d]
         if not keep:
             break

@@ -1,21 +1,35 @@
-"""Batched greedy decoding: y_i = argmax_y log p(y | y_<i, x), until EOS or the length budget."""
+"""Batched left-to-right decoding of one hypothesis per row, the next token picked by a strategy:
+the argmax here (greedy search), a draw from the truncated distribution in sampling.py."""
 from __future__ import annotations
+
+from typing import Callable
 
 import torch
 from torch import Tensor
 
 from seqattn.models.base import Seq2Seq, select_state
-from seqattn.search.hypothesis import Hypothesis, append_step, forbid_eos, make_hypothesis, max_output_lengths
+from seqattn.search.hypothesis import (
+    Hypothesis, append_step, constrain, make_hypothesis, max_output_lengths,
+)
+
+Choose = Callable[[Tensor], Tensor]  # log-probabilities [N, V] -> next token ids [N]
+
+
+def argmax(log_probs: Tensor) -> Tensor:
+    """y_i = argmax_y log p(y | y_<i, x)."""
+    return log_probs.argmax(dim=-1)
 
 
 @torch.no_grad()
-def greedy_search(
-    model: Seq2Seq, src: Tensor, src_mask: Tensor, max_len_a: float = 1.5, max_len_b: int = 10, min_len: int = 0,
+def decode(
+    model: Seq2Seq, src: Tensor, src_mask: Tensor, choose: Choose,
+    max_len_a: float = 1.5, max_len_b: int = 10, min_len: int = 0, no_repeat_ngram: int = 0,
 ) -> list[Hypothesis]:
-    """src, src_mask: [B, S] -> one hypothesis per sentence, score = log_prob (no normalisation).
+    """src, src_mask: [B, S] -> one hypothesis per row, score = log_prob of the chosen tokens.
 
-    EOS is forbidden before `min_len` tokens; a sentence still running at its maximum length
-    int(max_len_a * |x| + max_len_b) is cut there (finished=False). Finished sentences leave the batch.
+    EOS is forbidden before `min_len` tokens and tokens repeating an n-gram of size
+    `no_repeat_ngram` always; `choose` sees the rest. A row still running at its maximum length
+    int(max_len_a * |x| + max_len_b) is cut there (finished=False). Finished rows leave the batch.
     """
     max_lens = max_output_lengths(src_mask, max_len_a, max_len_b)
     state = model.encode(src, src_mask)
@@ -28,10 +42,9 @@ def greedy_search(
 
     for t in range(max(max_lens)):
         log_probs, alpha, state = model.step(y, state)  # [N, V], [N, S] or None
-        if t < min_len:
-            log_probs = forbid_eos(log_probs, model.eos_id)
-        step_log_prob, y = log_probs.max(dim=-1)  # [N], [N]
-        log_prob = log_prob + step_log_prob
+        log_probs = constrain(log_probs, model, t, min_len, tokens, no_repeat_ngram)
+        y = choose(log_probs)  # [N]
+        log_prob = log_prob + log_probs.gather(1, y.unsqueeze(1)).squeeze(1)
         tokens, attn = append_step(tokens, y), append_step(attn, alpha)
 
         is_eos = y.eq(model.eos_id).tolist()
@@ -49,3 +62,11 @@ def greedy_search(
             y, log_prob, tokens, attn, state = select_state((y, log_prob, tokens, attn, state), index)
             active = [active[i] for i in keep]
     return results
+
+
+def greedy_search(
+    model: Seq2Seq, src: Tensor, src_mask: Tensor, max_len_a: float = 1.5, max_len_b: int = 10, min_len: int = 0,
+    no_repeat_ngram: int = 0,
+) -> list[Hypothesis]:
+    """y_i = argmax_y log p(y | y_<i, x) until EOS or the length budget: one hypothesis per sentence."""
+    return decode(model, src, src_mask, argmax, max_len_a, max_len_b, min_len, no_repeat_ngram)

@@ -1,4 +1,5 @@
-"""What a search returns, the GNMT length penalty, and the bookkeeping greedy and beam search share."""
+"""What a search returns, the GNMT length and coverage penalties, n-gram blocking, and the
+bookkeeping greedy search, sampling and beam search share."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,6 +8,7 @@ import torch
 from torch import Tensor
 
 from seqattn.errors import SeqattnError
+from seqattn.models.base import Seq2Seq
 
 LENGTH_PENALTIES = ("none", "gnmt")
 
@@ -16,7 +18,7 @@ class Hypothesis:
     """One output sentence of a search."""
 
     tokens: list[int]  # generated ids, without BOS and without the final EOS
-    score: float  # the ranking score: log_prob, divided by the length penalty when asked
+    score: float  # the ranking score: log_prob (beam search: / length penalty + coverage penalty)
     log_prob: float  # sum of token log-probs, EOS included when finished
     alpha: Tensor | None  # [len(tokens) + finished, S_i] over the real source positions; None without attention
     finished: bool  # ended with EOS; False: cut at the maximum length
@@ -34,15 +36,42 @@ def length_penalty(length: int, kind: str, alpha: float) -> float:
     raise SeqattnError(f"search.length_penalty: unknown {kind!r}; choose one of {', '.join(LENGTH_PENALTIES)}")
 
 
+def coverage_penalty(alpha: Tensor, beta: float) -> float:
+    """cp(X; Y) = beta * sum_i log(min(sum_j alpha_ij, 1.0)) (GNMT, Wu et al. 2016, eq. 14).
+
+    alpha: [T, S] attention of one hypothesis, j over its T target steps (EOS included when
+    finished), i over its S real source positions. A source position never attended to costs -inf.
+    """
+    return beta * alpha.sum(dim=0).clamp(max=1.0).log().sum().item()
+
+
 def max_output_lengths(src_mask: Tensor, max_len_a: float, max_len_b: float) -> list[int]:
     """Per-sentence budget int(a * |x| + b) of generated tokens (EOS included), at least 1."""
     return [max(1, int(max_len_a * n + max_len_b)) for n in src_mask.sum(dim=1).tolist()]
 
 
-def forbid_eos(log_probs: Tensor, eos_id: int) -> Tensor:
-    """log_probs [N, V] with EOS at -inf (a copy: the model's tensor is left alone)."""
+def constrain(log_probs: Tensor, model: Seq2Seq, t: int, min_len: int, tokens: Tensor, no_repeat_ngram: int) -> Tensor:
+    """The rules every search applies at step t before choosing, on a copy of log_probs [N, V]:
+    never PAD or BOS, no EOS before `min_len` tokens, no token that repeats an n-gram of `tokens` [N, t]."""
+    banned = [model.pad_id, model.bos_id] + ([model.eos_id] if t < min_len else [])
     log_probs = log_probs.clone()
-    log_probs[:, eos_id] = float("-inf")
+    log_probs[:, banned] = float("-inf")
+    return block_repeated_ngrams(log_probs, tokens, no_repeat_ngram)
+
+
+def block_repeated_ngrams(log_probs: Tensor, tokens: Tensor, n: int) -> Tensor:
+    """log_probs [N, V] with -inf at every token that would complete an n-gram already in its row of
+    tokens [N, t] (the generated history); unchanged for n = 0."""
+    if n < 0:
+        raise SeqattnError(f"search.no_repeat_ngram: must be 0 (off) or a positive n-gram size, got {n}")
+    if n == 0 or tokens.size(1) < n:
+        return log_probs
+    ngrams = tokens.unfold(1, n, 1)  # [N, t - n + 1, n]
+    prefix = tokens[:, tokens.size(1) - n + 1 :]  # [N, n - 1]: the last tokens, an n-gram with the next
+    seen = ngrams[:, :, :-1].eq(prefix.unsqueeze(1)).all(dim=-1)  # [N, t - n + 1]
+    rows, starts = seen.nonzero(as_tuple=True)
+    log_probs = log_probs.clone()
+    log_probs[rows, ngrams[rows, starts, -1]] = float("-inf")
     return log_probs
 
 

@@ -14,7 +14,7 @@ import torch
 from seqattn.config import Config, config_from_dict
 from seqattn.data.subwords import Tokenizer, subword_paths
 from seqattn.errors import SeqattnError
-from seqattn.models import Seq2Seq, build_model
+from seqattn.models import Ensemble, Seq2Seq, build_model
 
 
 def save_checkpoint(payload: dict[str, Any], path: Path) -> None:
@@ -47,3 +47,19 @@ def load_model(path: Path, device: str | torch.device = "cpu") -> tuple[Seq2Seq,
     model = build_model(cfg.model, len(src_tok), len(tgt_tok), src_tok.pad_id, tgt_tok.bos_id, tgt_tok.eos_id)
     model.load_state_dict(ckpt["model"])
     return model.to(device).eval(), cfg, src_tok, tgt_tok
+
+
+def load_models(checkpoints: list[Path], device: torch.device) -> tuple[Seq2Seq, Config, Tokenizer, Tokenizer]:
+    """The model of one checkpoint, or the ensemble of several trained on the same subword models;
+    with the first one's config and tokenisers."""
+    loaded = [load_model(path, device) for path in checkpoints]
+    _, cfg, src_tok, tgt_tok = loaded[0]
+    for path, (_, _, src_other, tgt_other) in zip(checkpoints[1:], loaded[1:]):
+        for side, ours, theirs in (("source", src_tok, src_other), ("target", tgt_tok, tgt_other)):
+            if theirs.path.read_bytes() != ours.path.read_bytes():
+                raise SeqattnError(
+                    f"{path}: its {side} subword model {theirs.path} differs from {ours.path}; "
+                    "ensemble members must share their vocabularies"
+                )
+    models = [model for model, *_ in loaded]
+    return (models[0] if len(models) == 1 else Ensemble(models)), cfg, src_tok, tgt_tok

@@ -5,6 +5,7 @@ last checkpoints, early stopping, exact resumption, JSONL (and TensorBoard) logs
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import signal
@@ -19,10 +20,10 @@ import yaml
 from tqdm import tqdm
 
 from seqattn.config import Config, config_from_dict
-from seqattn.data import Split, Tokenizer, prepare
+from seqattn.data import prepare
 from seqattn.errors import SeqattnError
 from seqattn.evaluation import corpus_bleu
-from seqattn.models import Seq2Seq, build_model
+from seqattn.models import build_model
 from seqattn.training.checkpoint import load_checkpoint, save_checkpoint
 from seqattn.training.optim import build_optimizer, build_scheduler
 from seqattn.translator import Translator
@@ -88,7 +89,9 @@ class Trainer:
         self.scheduler = build_scheduler(t, self.optimizer)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
         self.progress = Progress()
-        self.translator = Translator(self.model, self.src_tok, self.tgt_tok, cfg.search, self.device)
+        # validation BLEU comes from the configured search, never from sampling
+        valid_search = dataclasses.replace(cfg.search, sampling=False, nbest=1)
+        self.translator = Translator(self.model, self.src_tok, self.tgt_tok, valid_search, self.device)
         if resume:
             self.restore(self.out / "last.pt")
         else:
@@ -155,7 +158,7 @@ class Trainer:
         batch = self.train_data.batch(batch_ids, self.tgt_tok).to(self.device)
         self.model.train()
         with self.autocast():
-            logits, _ = self.model(batch.src, batch.src_mask, batch.tgt_in)
+            logits, _ = self.model(batch.src, batch.src_mask, batch.tgt_in, need_alpha=False)
         loss = self.loss(logits, batch.tgt_out, self.cfg.train.label_smoothing)
         self.scaler.scale(loss / batch.ntokens).backward()
         if self.cfg.train.clip_norm > 0:
@@ -177,7 +180,7 @@ class Trainer:
         for ids in self.valid_data.batches(self.cfg.train.batch_tokens, shuffle=False):
             batch = self.valid_data.batch(ids, self.tgt_tok).to(self.device)
             with self.autocast():
-                logits, _ = self.model(batch.src, batch.src_mask, batch.tgt_in)
+                logits, _ = self.model(batch.src, batch.src_mask, batch.tgt_in, need_alpha=False)
             total += self.loss(logits, batch.tgt_out, 0.0).item()
             tokens += batch.ntokens
         hyps = [self.translator.detokenize(h[0]) for h in self.translator.translate_ids(self.valid_data.src_ids)]

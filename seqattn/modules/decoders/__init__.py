@@ -1,3 +1,5 @@
+from seqattn.modules.decoders.luong import LuongDecoder
 from seqattn.modules.decoders.rnn import RNNDecoder
+from seqattn.modules.decoders.transformer import TransformerDecoder
 
-__all__ = ["RNNDecoder"]
+__all__ = ["LuongDecoder", "RNNDecoder", "TransformerDecoder"]

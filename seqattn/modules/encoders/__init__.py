@@ -1,3 +1,4 @@
 from seqattn.modules.encoders.rnn import RNNEncoder
+from seqattn.modules.encoders.transformer import TransformerEncoder
 
-__all__ = ["RNNEncoder"]
+__all__ = ["RNNEncoder", "TransformerEncoder"]

@@ -1,38 +1,42 @@
-"""Recurrent source encoder (Cho et al. 2014; bidirectional as in Bahdanau et al. 2015, sec. 3.2)."""
+"""Recurrent source encoder (Cho et al. 2014; bidirectional as in Bahdanau et al. 2015, sec. 3.2;
+stacked LSTM as in Luong et al. 2015, sec. 2)."""
 from __future__ import annotations
 
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 
+CELLS = {"gru": nn.GRU, "lstm": nn.LSTM}
+
+
 class RNNEncoder(nn.Module):
-    """Embeds source ids and runs a (bi)GRU over them, padding-invariant through packing.
+    """Embeds source ids and runs a (bi)GRU or (bi)LSTM over them, padding-invariant through packing.
 
     Annotations h_j = [→h_j; ←h_j] when bidirectional, else →h_j.
     """
 
     def __init__(
         self, vocab_size: int, emb_dim: int, hidden_dim: int, pad_id: int,
-        bidirectional: bool, num_layers: int = 1, dropout: float = 0.0,
+        bidirectional: bool, num_layers: int = 1, dropout: float = 0.0, cell: str = "gru",
     ) -> None:
         super().__init__()
         self.embed = nn.Embedding(vocab_size, emb_dim, padding_idx=pad_id)
         self.dropout = nn.Dropout(dropout)
-        self.rnn = nn.GRU(
+        self.rnn = CELLS[cell](
             emb_dim, hidden_dim, num_layers=num_layers, batch_first=True,
             bidirectional=bidirectional, dropout=dropout if num_layers > 1 else 0.0,
         )
         self.output_dim = hidden_dim * (2 if bidirectional else 1)
 
-    def forward(self, src: Tensor, src_mask: Tensor) -> tuple[Tensor, Tensor]:
-        """src, src_mask: [B, S] -> annotations h [B, S, output_dim], final state [B, hidden_dim].
-
-        The final state is the top layer's last direction: →h_{T} for a unidirectional encoder,
-        ←h_1 for a bidirectional one (the input of s_0 = tanh(W_s ←h_1), Bahdanau A.2.2).
+    def forward(self, src: Tensor, src_mask: Tensor) -> tuple[Tensor, Tensor | tuple[Tensor, Tensor]]:
+        """src, src_mask: [B, S] -> annotations h [B, S, output_dim], the final state of every layer
+        and direction as the RNN returns it: h_n [layers * dirs, B, hidden_dim] for a GRU,
+        (h_n, c_n) for an LSTM. h_n[-1] is the top layer's last direction: →h_{T} for a
+        unidirectional encoder, ←h_1 for a bidirectional one.
         """
         x = self.dropout(self.embed(src))  # [B, S, E]
         lengths = src_mask.sum(dim=1).cpu()
         packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-        out, h_n = self.rnn(packed)  # h_n: [layers * dirs, B, H]
+        out, final = self.rnn(packed)  # h_n (and c_n): [layers * dirs, B, H]
         h, _ = pad_packed_sequence(out, batch_first=True, total_length=src.size(1))
-        return h, h_n[-1]
+        return h, final

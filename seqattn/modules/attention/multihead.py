@@ -1,0 +1,71 @@
+"""Multi-head scaled dot-product attention (Vaswani et al. 2017, sec. 3.2).
+
+    Attention(Q, K, V) = softmax(Q K^T / sqrt(d_k)) V                                  (eq. 1)
+    MultiHead(Q, K, V) = Concat(head_1, ..., head_h) W^O,  head_i = Attention(Q W_i^Q, K W_i^K, V W_i^V)
+
+`precompute` applies W^K and W^V to the memory once (per sentence for cross-attention, per new
+position for a self-attention cache) and returns keys and values split into heads [B, h, S, d_k].
+The weights are computed explicitly only when asked (`need_weights`); otherwise the fused
+`scaled_dot_product_attention` kernel runs and alpha is None.
+"""
+from __future__ import annotations
+
+import math
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from seqattn.modules.attention.base import Attention
+
+
+class MultiHeadAttention(Attention):
+    """h heads of size d_k = d_model / h; alpha reports head `alpha_head` (-1: the average over heads)."""
+
+    def __init__(self, d_model: int, heads: int, dropout: float = 0.0, alpha_head: int = -1) -> None:
+        super().__init__()
+        self.h, self.d_k = heads, d_model // heads
+        self.dropout, self.alpha_head = dropout, alpha_head
+        self.W_Q = nn.Linear(d_model, d_model)
+        self.W_K = nn.Linear(d_model, d_model)
+        self.W_V = nn.Linear(d_model, d_model)
+        self.W_O = nn.Linear(d_model, d_model)
+
+    def split_heads(self, x: Tensor) -> Tensor:
+        """[B, T, d_model] -> [B, h, T, d_k]."""
+        return x.unflatten(-1, (self.h, self.d_k)).transpose(1, 2)
+
+    def precompute(self, keys: Tensor, values: Tensor) -> tuple[Tensor, Tensor]:
+        """keys, values [B, S, d_model] -> K W^K, V W^V split into heads, [B, h, S, d_k] each."""
+        return self.split_heads(self.W_K(keys)), self.split_heads(self.W_V(values))
+
+    def queries(self, query: Tensor) -> Tensor:
+        """query [B, T, d_model] -> Q W^Q split into heads [B, h, T, d_k]."""
+        return self.split_heads(self.W_Q(query))
+
+    def score(self, query: Tensor, keys: Tensor) -> Tensor:
+        """query [B, T, d_model], keys [B, h, S, d_k] -> e = Q W^Q K^T / sqrt(d_k) per head [B, h, T, S]."""
+        return self.queries(query) @ keys.transpose(-2, -1) / math.sqrt(self.d_k)
+
+    def forward(
+        self, query: Tensor, keys: Tensor, values: Tensor, mask: Tensor | None = None, need_weights: bool = True,
+    ) -> tuple[Tensor, Tensor | None]:
+        """query [B, d_model] or [B, T, d_model]; keys, values [B, h, S, d_k] (precomputed); mask [B, S]
+        or [B | 1, T, S] (True = attend; None: everywhere) -> context [B, (T,) d_model], alpha [B, (T,) S]
+        (the pre-dropout weights, None unless `need_weights`)."""
+        one_step = query.dim() == 2
+        q = query.unsqueeze(1) if one_step else query  # [B, T, d_model]
+        m = None if mask is None else (mask.unsqueeze(1) if mask.dim() == 2 else mask).unsqueeze(1)  # [B, 1, T, S]
+        p = self.dropout if self.training else 0.0
+        if need_weights:
+            e = self.score(q, keys)  # [B, h, T, S]
+            weights = e if m is None else e.masked_fill(~m, float("-inf"))
+            weights = weights.softmax(dim=-1)
+            heads = F.dropout(weights, p, self.training) @ values  # [B, h, T, d_k]
+            alpha = weights.mean(dim=1) if self.alpha_head < 0 else weights[:, self.alpha_head]  # [B, T, S]
+        else:
+            heads = F.scaled_dot_product_attention(self.queries(q), keys, values, attn_mask=m, dropout_p=p)
+            alpha = None
+        context = self.W_O(heads.transpose(1, 2).flatten(2))  # Concat(head_1..head_h) W^O [B, T, d_model]
+        if one_step:
+            return context.squeeze(1), None if alpha is None else alpha.squeeze(1)
+        return context, alpha

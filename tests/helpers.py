@@ -1,0 +1,71 @@
+"""Checks every model family's tests share: padding invariance, overfitting a tiny batch, random sources."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import Tensor
+
+from seqattn.data import collate
+from seqattn.models import Seq2Seq
+from seqattn.search import beam_search, greedy_search
+
+SHORT, LONG = [5, 6, 7], [8, 9, 10, 11, 12, 13]
+
+
+def random_sources(lengths: list[int], vocab: int, pad: int, eos: int, seed: int = 0) -> tuple[Tensor, Tensor]:
+    """Random sources of the given lengths (EOS last, ids above EOS), right-padded -> src, src_mask [B, S]."""
+    gen = torch.Generator().manual_seed(seed)
+    src = torch.full((len(lengths), max(lengths)), pad)
+    for i, n in enumerate(lengths):
+        src[i, : n - 1] = torch.randint(eos + 1, vocab, (n - 1,), generator=gen)
+        src[i, n - 1] = eos
+    return src, src.ne(pad)
+
+
+def assert_padding_invariant(model: Seq2Seq) -> None:
+    """A sentence gets the same logits and attention alone and beside a longer, padded one."""
+    ids = model.pad_id, model.bos_id, model.eos_id
+    alone = collate([SHORT], [[4, 5]], [0], *ids)
+    batched = collate([SHORT, LONG], [[4, 5], [6, 7, 8, 9]], [0, 1], *ids)
+    logits_alone, alpha_alone = model(alone.src, alone.src_mask, alone.tgt_in)
+    logits_batch, alpha_batch = model(batched.src, batched.src_mask, batched.tgt_in)
+    torch.testing.assert_close(logits_batch[0, :3], logits_alone[0], atol=1e-5, rtol=1e-5)
+    if alpha_alone is None:
+        assert alpha_batch is None
+        return
+    assert alpha_batch[0, :, len(SHORT) + 1 :].abs().max() == 0  # no weight on padding
+    torch.testing.assert_close(alpha_batch[0, :3, : len(SHORT) + 1], alpha_alone[0], atol=1e-6, rtol=1e-5)
+
+
+def assert_overfits(model: Seq2Seq, steps: int = 150) -> None:
+    """150 Adam steps on four pairs drive the loss near 0, and greedy search then reproduces them."""
+    src = [[5, 6, 7, 8], [9, 10, 11], [12, 13, 14, 15, 16], [17, 18]]
+    tgt = [[19, 20, 21], [22, 23, 4, 5], [6, 7], [8, 9, 10, 11, 12]]
+    batch = collate(src, tgt, list(range(4)), model.pad_id, model.bos_id, model.eos_id)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    for _ in range(steps):
+        logits, _ = model(batch.src, batch.src_mask, batch.tgt_in, need_alpha=False)
+        loss = torch.nn.functional.cross_entropy(
+            logits.flatten(0, 1), batch.tgt_out.flatten(), ignore_index=model.pad_id
+        )
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert loss.item() < 0.05
+    hyps = greedy_search(model.eval(), batch.src, batch.src_mask, max_len_a=2.0, max_len_b=5)
+    assert [h.tokens for h in hyps] == tgt and all(h.finished for h in hyps)
+
+
+def assert_beam_of_one_is_greedy(model: Seq2Seq, src: Tensor, src_mask: Tensor, both_endings: bool = True) -> None:
+    """Beam search of width 1 (no length penalty) returns greedy search's hypotheses; with
+    `both_endings` the batch must hold sentences ending with EOS and sentences cut at max length."""
+    limits = {"max_len_a": 1.0, "max_len_b": 3}
+    greedy = greedy_search(model, src, src_mask, **limits)
+    beam = beam_search(model, src, src_mask, beam_size=1, length_penalty="none", **limits)
+    if both_endings:
+        assert any(h.finished for h in greedy) and any(not h.finished for h in greedy)
+    for g, [b] in zip(greedy, beam):
+        assert g.tokens == b.tokens and g.finished == b.finished and g.score == g.log_prob
+        assert b.log_prob == pytest.approx(g.log_prob, abs=1e-5)
+        if g.alpha is not None:
+            torch.testing.assert_close(b.alpha, g.alpha)
