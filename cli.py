@@ -95,6 +95,8 @@ def translate(
     attention_dir: Optional[Path] = typer.Option(None, help="Write each sentence's attention matrix (JSON) and heatmap (PNG) here."),
     attention_max: int = typer.Option(0, help="With --attention-dir: only the first N sentences (0 = all)."),
     device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
+    precision: str = typer.Option(
+        "fp32", help="fp32, bf16 (autocast, CPU or GPU), fp16 (autocast, GPU) or auto (fp16 on GPU, else fp32)."),
 ) -> None:
     """Translate text with beam or greedy search or sampling, with one model or an ensemble;
     detokenised output, optional n-best and heatmaps."""
@@ -104,7 +106,7 @@ def translate(
 
     from seqattn.data import load_split, read_lines
     from seqattn.evaluation import corpus_scores
-    from seqattn.training import load_models, resolve_device
+    from seqattn.training import autocast_dtype, load_models, resolve_device
     from seqattn.translator import Translator
     from seqattn.visualisation import save_alignment
 
@@ -125,8 +127,16 @@ def translate(
     else:
         lines = sys.stdin.read().splitlines() if input == "-" else read_lines(Path(input))
     generator = None if seed is None else torch.Generator(dev).manual_seed(seed)
-    translator = Translator(model, src_tok, tgt_tok, search_cfg, dev, generator)
-    results = translator.translate(lines)
+    translator = Translator(model, src_tok, tgt_tok, search_cfg, dev, generator, autocast_dtype(precision, dev, "--precision"))
+    try:
+        results = translator.translate(lines)
+    except RuntimeError as err:
+        if translator.amp_dtype is None:
+            raise
+        raise SeqattnError(
+            f"--precision {precision}: {dev} cannot run this model under autocast ({str(err).splitlines()[0]}); "
+            "use --precision fp32"
+        ) from None
     out_lines = []
     for i, hyps in enumerate(results):
         if search_cfg.nbest == 1:

@@ -85,6 +85,7 @@ class TrainConfig:
 
     seed: int = 1234
     batch_tokens: int = 4096  # target tokens per batch (padding included)
+    accumulate: int = 1  # batches per optimiser update (per process under torchrun)
     lr: float = 1e-3
     betas: tuple[float, float] = (0.9, 0.98)
     weight_decay: float = 0.0

@@ -11,14 +11,15 @@ from seqattn.search import Hypothesis, search
 
 
 class Translator:
-    """`model` may be one model or an Ensemble; `generator` draws the samples when cfg.sampling."""
+    """`model` may be one model or an Ensemble; `generator` draws the samples when cfg.sampling;
+    with `amp_dtype` (torch.bfloat16 or torch.float16) the model runs under autocast."""
 
     def __init__(
         self, model: Seq2Seq, src_tok: Tokenizer, tgt_tok: Tokenizer, cfg: SearchConfig, device: torch.device,
-        generator: torch.Generator | None = None,
+        generator: torch.Generator | None = None, amp_dtype: torch.dtype | None = None,
     ) -> None:
         self.model, self.src_tok, self.tgt_tok, self.cfg, self.device = model, src_tok, tgt_tok, cfg, device
-        self.generator = generator
+        self.generator, self.amp_dtype = generator, amp_dtype
 
     @torch.inference_mode()
     def translate_ids(self, src_ids: list[list[int]]) -> list[list[Hypothesis]]:
@@ -29,8 +30,10 @@ class Translator:
         for start in range(0, len(order), self.cfg.batch_size):
             chunk = order[start : start + self.cfg.batch_size]
             src = pad([src_ids[i] + [self.src_tok.eos_id] for i in chunk], self.src_tok.pad_id).to(self.device)
-            for i, hyps in zip(chunk, search(self.model, src, src.ne(self.src_tok.pad_id), self.cfg, self.generator)):
-                results[i] = hyps
+            with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
+                hyps = search(self.model, src, src.ne(self.src_tok.pad_id), self.cfg, self.generator)
+            for i, nbest in zip(chunk, hyps):
+                results[i] = nbest
         return results
 
     def translate(self, lines: list[str]) -> list[list[Hypothesis]]:

@@ -1,4 +1,5 @@
-"""Training: exact resumption, atomic weights-only checkpoints, early stopping, schedules, logs."""
+"""Training: exact resumption, atomic weights-only checkpoints, early stopping, schedules, logs,
+gradient accumulation."""
 from __future__ import annotations
 
 import json
@@ -24,6 +25,11 @@ def tiny_config(corpus: Path, out: Path, *overrides: str):
 
 def quiet(*_: object) -> None:
     pass
+
+
+def assert_near(got: torch.Tensor, want: torch.Tensor, rel: float) -> None:
+    """`got` within `rel` of `want`, relative to the norm of `want` (for sums of rounded terms)."""
+    assert (got - want).norm() <= rel * want.norm(), f"off by {(got - want).norm() / want.norm():.2e}"
 
 
 def test_resumed_training_equals_uninterrupted(small_corpus: Path, tmp_path: Path) -> None:
@@ -102,6 +108,45 @@ def test_bad_precision_and_device_are_named(small_corpus: Path, tmp_path: Path) 
         Trainer(tiny_config(small_corpus, tmp_path, "train.precision=fp16", "train.device=cpu"), log=quiet)
     with pytest.raises(SeqattnError, match="train.schedule"):
         Trainer(tiny_config(small_corpus, tmp_path, "train.schedule=cosine"), log=quiet)
+    with pytest.raises(SeqattnError, match="train.accumulate: 0"):
+        Trainer(tiny_config(small_corpus, tmp_path, "train.accumulate=0"), log=quiet)
+
+
+def test_accumulated_update_is_one_step_on_both_batches(small_corpus: Path, tmp_path: Path) -> None:
+    """accumulate=2: one optimiser step on the two batches' summed loss over their total target tokens.
+    Adam's step hides the gradient's scale, its first moment (1 - beta1) * gradient does not."""
+    options = ("model.dropout=0.0", "train.clip_norm=0")
+    acc = Trainer(tiny_config(small_corpus, tmp_path, *options, "train.accumulate=2"), log=quiet)
+    ref = Trainer(tiny_config(small_corpus, tmp_path, *options), log=quiet)
+    t = ref.cfg.train
+    pair = acc.train_data.batches(t.batch_tokens, shuffle=True, seed=t.seed)[:2]
+    loss, tokens = acc.update(*pair)
+    batches = [ref.train_data.batch(ids, ref.tgt_tok) for ids in pair]
+    ref.model.train()
+    summed = sum(ref.loss(ref.model(b.src, b.src_mask, b.tgt_in)[0], b.tgt_out, t.label_smoothing) for b in batches)
+    assert tokens == sum(b.ntokens for b in batches) and loss == pytest.approx(summed.item(), rel=1e-6)
+    (summed / tokens).backward()
+    ref.optimizer.step()
+    for a, b in zip(acc.model.parameters(), ref.model.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+        assert_near(acc.optimizer.state[a]["exp_avg"], ref.optimizer.state[b]["exp_avg"], 1e-5)
+
+
+def test_accumulated_training_resumes_exactly(small_corpus: Path, tmp_path: Path) -> None:
+    """accumulate=2 over 17 batches an epoch, so update 9 takes the last batch alone. Stopped at
+    update 4 (mid-epoch) and resumed to 12 (past the epoch boundary): the same weights."""
+    options = ("train.accumulate=2", "train.batch_tokens=1000", "train.valid_every=4")
+    whole = Trainer(tiny_config(small_corpus, tmp_path / "whole", *options, "train.max_steps=12"), log=quiet)
+    whole.train()
+    assert (whole.progress.epoch, whole.progress.batch_in_epoch) == (1, 6)
+    Trainer(tiny_config(small_corpus, tmp_path / "split", *options, "train.max_steps=4"), log=quiet).train()
+    resumed = Trainer(tiny_config(small_corpus, tmp_path / "split", *options, "train.max_steps=12"),
+                      resume=True, log=quiet)
+    assert (resumed.progress.step, resumed.progress.batch_in_epoch) == (4, 8)
+    resumed.train()
+    assert vars(resumed.progress) | {"elapsed": 0} == vars(whole.progress) | {"elapsed": 0}
+    for a, b in zip(whole.model.parameters(), resumed.model.parameters()):
+        assert torch.equal(a, b)
 
 
 def test_interrupt_saves_and_resumes_exactly(small_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

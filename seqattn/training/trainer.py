@@ -1,6 +1,7 @@
 """The training loop shared by every model: token-level cross-entropy with label smoothing, Adam,
-gradient clipping, LR schedules, validation by loss / perplexity / sacreBLEU, best-by-BLEU and
-last checkpoints, early stopping, exact resumption, JSONL (and TensorBoard) logs, CUDA + AMP.
+gradient clipping and accumulation, LR schedules, validation by loss / perplexity / sacreBLEU,
+best-by-BLEU and last checkpoints, early stopping, exact resumption, JSONL (and TensorBoard) logs,
+CUDA + AMP, and data parallelism (DDP) when started by torchrun.
 """
 from __future__ import annotations
 
@@ -8,15 +9,19 @@ import contextlib
 import dataclasses
 import json
 import math
+import os
 import signal
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 import yaml
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from seqattn.config import Config, config_from_dict
@@ -28,6 +33,9 @@ from seqattn.training.checkpoint import load_checkpoint, save_checkpoint
 from seqattn.training.optim import build_optimizer, build_scheduler
 from seqattn.translator import Translator
 
+# rank 0 alone trains the subword models and validates while the other ranks wait in a collective
+COLLECTIVE_TIMEOUT = timedelta(hours=1)
+
 
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
@@ -37,8 +45,8 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for train.precision, None for full fp32."""
+def autocast_dtype(precision: str, device: torch.device, option: str = "train.precision") -> torch.dtype | None:
+    """The autocast dtype for a precision option (auto, fp32, fp16, bf16), None for full fp32."""
     if precision == "auto":
         return torch.float16 if device.type == "cuda" else None
     if precision == "fp32":
@@ -47,9 +55,29 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
         return torch.bfloat16
     if precision == "fp16":
         if device.type != "cuda":
-            raise SeqattnError("train.precision=fp16 needs a CUDA device; use bf16 or fp32 on the CPU")
+            raise SeqattnError(f"{option}=fp16 needs a CUDA device; use bf16 or fp32 on the CPU")
         return torch.float16
-    raise SeqattnError(f"train.precision: {precision!r} is not auto, fp32, fp16 or bf16")
+    raise SeqattnError(f"{option}: {precision!r} is not auto, fp32, fp16 or bf16")
+
+
+def start_distributed(device: torch.device) -> tuple[int, int, torch.device]:
+    """(rank, world size, device) of this process. Started by torchrun (WORLD_SIZE > 1), it joins
+    the process group: nccl with cuda:LOCAL_RANK on GPUs, gloo on the CPU."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size == 1:
+        return 0, 1, device
+    if device.type == "cuda":
+        local_rank, gpus = int(os.environ["LOCAL_RANK"]), torch.cuda.device_count()
+        if local_rank >= gpus or device.index not in (None, local_rank):
+            raise SeqattnError(
+                f"train.device={device}: under torchrun process {local_rank} of a node uses cuda:{local_rank} "
+                f"and this node has {gpus} GPU(s); use train.device=auto and at most one process per GPU"
+            )
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=COLLECTIVE_TIMEOUT,
+                            device_id=device if device.type == "cuda" else None)
+    return dist.get_rank(), world_size, device
 
 
 @dataclass
@@ -58,16 +86,19 @@ class Progress:
 
     step: int = 0
     epoch: int = 0
-    batch_in_epoch: int = 0  # batches of `epoch` already trained on
+    batch_in_epoch: int = 0  # batches of `epoch` already trained on (by all ranks together)
     best_bleu: float = -1.0
     bad_validations: int = 0  # validations since the last BLEU improvement
     elapsed: float = 0.0  # seconds of training so far, across resumptions
 
 
 class Trainer:
+    """Trains one model; under torchrun there is one Trainer per process and rank 0 writes every file."""
+
     def __init__(self, cfg: Config, resume: bool = False, log=print) -> None:
-        self.cfg, self.log = cfg, log
         t = cfg.train
+        if t.accumulate < 1:
+            raise SeqattnError(f"train.accumulate: {t.accumulate} is not a number of batches (1 or more)")
         if t.threads:
             torch.set_num_threads(t.threads)
         self.out = Path(cfg.out_dir)
@@ -75,11 +106,17 @@ class Trainer:
             raise SeqattnError(
                 f"{self.out / 'last.pt'} exists: pass --resume to continue that run, or choose another out_dir"
             )
-        self.out.mkdir(parents=True, exist_ok=True)
-        self.device = resolve_device(t.device)
-        self.amp_dtype = autocast_dtype(t.precision, self.device)
-        torch.manual_seed(t.seed)
-        self.src_tok, self.tgt_tok, self.train_data, self.valid_data = prepare(cfg, log=log)
+        device = resolve_device(t.device)
+        self.amp_dtype = autocast_dtype(t.precision, device)
+        self.rank, self.world_size, self.device = start_distributed(device)
+        self.main = self.rank == 0
+        self.cfg, self.log = cfg, log if self.main else (lambda *_: None)
+        if self.main:
+            self.out.mkdir(parents=True, exist_ok=True)
+        # DDP copies rank 0's initial weights to every rank: the other seeds only vary their dropout
+        torch.manual_seed(t.seed + self.rank)
+        with self.main_first():  # rank 0 trains the subword model(s), the other ranks load them
+            self.src_tok, self.tgt_tok, self.train_data, self.valid_data = prepare(cfg, log=self.log)
         if t.valid_max_sentences:
             self.valid_data = self.valid_data.subset(list(range(min(t.valid_max_sentences, len(self.valid_data)))))
         self.model = build_model(
@@ -91,13 +128,21 @@ class Trainer:
         self.progress = Progress()
         # validation BLEU comes from the configured search, never from sampling
         valid_search = dataclasses.replace(cfg.search, sampling=False, nbest=1)
-        self.translator = Translator(self.model, self.src_tok, self.tgt_tok, valid_search, self.device)
+        self.translator = Translator(
+            self.model, self.src_tok, self.tgt_tok, valid_search, self.device, amp_dtype=self.amp_dtype
+        )
         if resume:
             self.restore(self.out / "last.pt")
-        else:
+        elif self.main:
             (self.out / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False), encoding="utf-8")
+        # updates run through DDP, which syncs gradients; validation, search and checkpoints use the model itself
+        self.train_model = self.model if self.world_size == 1 else DistributedDataParallel(
+            self.model, device_ids=[self.device] if self.device.type == "cuda" else None)
         n_params = sum(p.numel() for p in self.model.parameters())
-        log(f"model {cfg.model.arch}: {n_params:,} parameters on {self.device}, precision {t.precision}")
+        self.log(f"model {cfg.model.arch}: {n_params:,} parameters on {self.device}, precision {t.precision}")
+        if self.world_size > 1:
+            self.log(f"data parallel: {self.world_size} processes ({dist.get_backend()}), "
+                     f"{self.world_size * t.accumulate} batches per update")
 
     def open_tensorboard(self):
         try:
@@ -122,6 +167,9 @@ class Trainer:
         }
 
     def restore(self, path: Path) -> None:
+        """Continue from a checkpoint. Under torchrun every rank loads it, RNG states included: those
+        are rank 0's, so after resuming all ranks draw dropout from the same generator state (one
+        process, or several without dropout, resume exactly)."""
         ckpt = load_checkpoint(path, self.device)
         saved = config_from_dict(ckpt["config"], source=str(path))
         if saved.model != self.cfg.model:
@@ -140,6 +188,45 @@ class Trainer:
         self.progress = Progress(**ckpt["progress"])
         self.log(f"resumed from {path} at step {self.progress.step} (epoch {self.progress.epoch})")
 
+    # ---- across processes (no-ops in one) ------------------------------------------------------
+    def all_reduce(self, values: list[float], op: dist.ReduceOp = dist.ReduceOp.SUM) -> list[float]:
+        """`values` reduced over the ranks; as they are in one process."""
+        if self.world_size == 1:
+            return values
+        tensor = torch.tensor(values, dtype=torch.float64, device=self.device)
+        dist.all_reduce(tensor, op=op)
+        return tensor.tolist()
+
+    def from_main(self, obj: Any) -> Any:
+        """Rank 0's `obj` on every rank."""
+        if self.world_size == 1:
+            return obj
+        box = [obj]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    @contextlib.contextmanager
+    def main_first(self) -> Iterator[None]:
+        """Rank 0 runs the block (writing files) before the other ranks do (reading them)."""
+        if not self.main:
+            dist.barrier()
+        yield
+        if self.main and self.world_size > 1:
+            dist.barrier()
+
+    def syncing(self, last: bool) -> contextlib.AbstractContextManager:
+        """DDP all-reduces gradients in the backward pass of an update's last batch only."""
+        if last or self.world_size == 1:
+            return contextlib.nullcontext()
+        return self.train_model.no_sync()
+
+    def caught(self, signals: list[int]) -> str | None:
+        """The signal any rank caught, so that all stop after the same update; every rank also takes
+        the longest elapsed time, so that train.max_minutes stops them together."""
+        p = self.progress
+        signum, p.elapsed = self.all_reduce([signals[0] if signals else 0, p.elapsed], dist.ReduceOp.MAX)
+        return signal.Signals(int(signum)).name if signum else None
+
     # ---- one update ---------------------------------------------------------------------------
     def autocast(self):
         if self.amp_dtype is None:
@@ -153,14 +240,28 @@ class Trainer:
             label_smoothing=label_smoothing, reduction="sum",
         )
 
-    def update(self, batch_ids: list[int]) -> tuple[float, int]:
-        """One optimiser step on one batch -> (summed loss, target tokens)."""
-        batch = self.train_data.batch(batch_ids, self.tgt_tok).to(self.device)
+    def update(self, *group: list[int]) -> tuple[float, int]:
+        """One optimiser step on the batches of `group`, world_size x accumulate of them (fewer at
+        the end of an epoch), of which this rank takes every world_size-th
+        -> (summed loss, target tokens) of the whole update."""
+        mine = group[self.rank :: self.world_size]
+        # every rank makes as many passes as DDP's gradient sync needs; a spare one counts for nothing
+        passes = math.ceil(len(group) / self.world_size)
+        batches = [self.train_data.batch(ids, self.tgt_tok).to(self.device)
+                   for ids in mine + group[:1] * (passes - len(mine))]
+        tokens = int(self.all_reduce([sum(b.ntokens for b in batches[: len(mine)])])[0])
+        per_rank = tokens / self.world_size  # DDP averages gradients over the ranks
         self.model.train()
-        with self.autocast():
-            logits, _ = self.model(batch.src, batch.src_mask, batch.tgt_in, need_alpha=False)
-        loss = self.loss(logits, batch.tgt_out, self.cfg.train.label_smoothing)
-        self.scaler.scale(loss / batch.ntokens).backward()
+        total = 0.0
+        for i, batch in enumerate(batches):
+            with self.syncing(last=i == passes - 1):
+                with self.autocast():
+                    logits, _ = self.train_model(batch.src, batch.src_mask, batch.tgt_in, need_alpha=False)
+                loss = self.loss(logits, batch.tgt_out, self.cfg.train.label_smoothing)
+                if i >= len(mine):
+                    loss = loss * 0
+                total += loss.item()
+                self.scaler.scale(loss / per_rank).backward()
         if self.cfg.train.clip_norm > 0:
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.clip_norm)
@@ -169,7 +270,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         if isinstance(self.scheduler, torch.optim.lr_scheduler.LambdaLR):
             self.scheduler.step()
-        return loss.item(), batch.ntokens
+        return self.all_reduce([total])[0], tokens
 
     # ---- validation ---------------------------------------------------------------------------
     @torch.inference_mode()
@@ -189,6 +290,9 @@ class Trainer:
         return {"valid_loss": total / tokens, "valid_ppl": math.exp(min(total / tokens, 100)), "valid_bleu": bleu.score}
 
     def write_log(self, record: dict[str, Any]) -> None:
+        """One record to train.jsonl and TensorBoard, by rank 0."""
+        if not self.main:
+            return
         self.jsonl.write(json.dumps(record) + "\n")
         self.jsonl.flush()
         if self.tensorboard is not None:
@@ -197,24 +301,27 @@ class Trainer:
                     self.tensorboard.add_scalar(key, value, record["step"])
 
     def validate_and_save(self) -> bool:
-        """Validate, keep the best checkpoint by BLEU, write last.pt; True when patience ran out."""
+        """Validate, keep the best checkpoint by BLEU, write last.pt; True when patience ran out.
+        Rank 0 validates and writes; every rank takes its metrics, to step the LR and stop alike."""
         p, t = self.progress, self.cfg.train
-        metrics = self.validate()
+        metrics = self.from_main(self.validate() if self.main else None)
         improved = metrics["valid_bleu"] > p.best_bleu
         p.best_bleu = max(p.best_bleu, metrics["valid_bleu"])
         p.bad_validations = 0 if improved else p.bad_validations + 1
         if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             self.scheduler.step(metrics["valid_bleu"])
-        record = {"step": p.step, "epoch": p.epoch, **metrics, "lr": self.optimizer.param_groups[0]["lr"], "elapsed": p.elapsed}
-        self.write_log(record)
-        self.log(
-            f"step {p.step} valid loss {metrics['valid_loss']:.3f} ppl {metrics['valid_ppl']:.2f} "
-            f"BLEU {metrics['valid_bleu']:.2f}{' (best)' if improved else ''}"
-        )
-        state = self.state()
-        if improved:
-            save_checkpoint(state, self.out / "best.pt")
-        save_checkpoint(state, self.out / "last.pt")
+        if self.main:
+            record = {"step": p.step, "epoch": p.epoch, **metrics, "lr": self.optimizer.param_groups[0]["lr"],
+                      "elapsed": p.elapsed}
+            self.write_log(record)
+            self.log(
+                f"step {p.step} valid loss {metrics['valid_loss']:.3f} ppl {metrics['valid_ppl']:.2f} "
+                f"BLEU {metrics['valid_bleu']:.2f}{' (best)' if improved else ''}"
+            )
+            state = self.state()
+            if improved:
+                save_checkpoint(state, self.out / "best.pt")
+            save_checkpoint(state, self.out / "last.pt")
         return bool(t.patience) and p.bad_validations >= t.patience
 
     # ---- the loop -----------------------------------------------------------------------------
@@ -230,41 +337,47 @@ class Trainer:
 
     def train(self) -> Progress:
         """Train until a stop condition. Ctrl-C or SIGTERM stop after the update under way and
-        write last.pt, so `--resume` continues exactly from there."""
-        signals: list[str] = []
-        catch = lambda signum, _frame: signals.append(signal.Signals(signum).name)  # noqa: E731
+        write last.pt, so `--resume` continues exactly from there. Under torchrun the process group
+        is destroyed at the end."""
+        signals: list[int] = []
+        catch = lambda signum, _frame: signals.append(signum)  # noqa: E731
         previous = {sig: signal.signal(sig, catch) for sig in (signal.SIGINT, signal.SIGTERM)}
-        self.jsonl = (self.out / "train.jsonl").open("a", encoding="utf-8")
-        self.tensorboard = self.open_tensorboard()
+        self.jsonl = (self.out / "train.jsonl").open("a", encoding="utf-8") if self.main else None
+        self.tensorboard = self.open_tensorboard() if self.main else None
         try:
             reason = self.run(signals)
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-            self.jsonl.close()
+            if self.jsonl is not None:
+                self.jsonl.close()
             if self.tensorboard is not None:
                 self.tensorboard.close()
+            if self.world_size > 1:
+                dist.destroy_process_group()
         self.log(f"training stopped: {reason}; best valid BLEU {self.progress.best_bleu:.2f} -> {self.out / 'best.pt'}")
         return self.progress
 
-    def run(self, signals: list[str]) -> str:
-        """The loop over epochs and batches -> why it stopped."""
+    def run(self, signals: list[int]) -> str:
+        """The loop over epochs and updates -> why it stopped."""
         p, t = self.progress, self.cfg.train
+        per_update = self.world_size * t.accumulate
         reason = self.stop_reason()
         window_loss, window_tokens, window_start = 0.0, 0, time.perf_counter()
         while reason is None:
             batches = self.train_data.batches(t.batch_tokens, shuffle=True, seed=t.seed + p.epoch)
             bar = tqdm(total=len(batches), initial=p.batch_in_epoch, desc=f"epoch {p.epoch + 1}", leave=False,
-                       disable=None if t.progress else True)
-            for ids in batches[p.batch_in_epoch :]:
+                       disable=None if t.progress and self.main else True)
+            for start in range(p.batch_in_epoch, len(batches), per_update):
+                group = batches[start : start + per_update]
                 started = time.perf_counter()
-                loss, tokens = self.update(ids)
-                p.step, p.batch_in_epoch = p.step + 1, p.batch_in_epoch + 1
+                loss, tokens = self.update(*group)
+                p.step, p.batch_in_epoch = p.step + 1, start + len(group)
                 if p.batch_in_epoch == len(batches):
                     p.epoch, p.batch_in_epoch = p.epoch + 1, 0
                 p.elapsed += time.perf_counter() - started
                 window_loss, window_tokens = window_loss + loss, window_tokens + tokens
-                bar.update()
+                bar.update(len(group))
                 if p.step % t.log_every == 0:
                     seconds = time.perf_counter() - window_start
                     record = {"step": p.step, "epoch": p.epoch, "train_loss": window_loss / window_tokens,
@@ -272,10 +385,12 @@ class Trainer:
                     self.write_log(record)
                     bar.set_postfix(loss=f"{record['train_loss']:.3f}", tok_s=f"{record['tokens_per_s']:.0f}")
                     window_loss, window_tokens, window_start = 0.0, 0, time.perf_counter()
-                if signals:
-                    save_checkpoint(self.state(), self.out / "last.pt")
+                caught = self.caught(signals)
+                if caught:
+                    if self.main:
+                        save_checkpoint(self.state(), self.out / "last.pt")
                     bar.close()
-                    return f"{signals[0]} at step {p.step}, saved {self.out / 'last.pt'}; continue with --resume"
+                    return f"{caught} at step {p.step}, saved {self.out / 'last.pt'}; continue with --resume"
                 reason = self.stop_reason()
                 if p.step % t.valid_every == 0 or reason is not None:
                     started = time.perf_counter()
