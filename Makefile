@@ -4,6 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 SEQATTN := $(BIN)/seqattn
 DEMO   ?= runs/demo
+DEMO_MINUTES ?= 10
 
 .PHONY: install demo test bench clean-demo
 
@@ -18,7 +19,7 @@ $(VENV)/.installed: pyproject.toml
 # RNNsearch on Multi30k En->De for 10 minutes, then beam search on test2016 (sacreBLEU with its
 # signature) and attention heatmaps of five test sentences. Running it again resumes the run.
 demo: install
-	$(SEQATTN) train recipes/bahdanau2015/rnnsearch.yaml out_dir=$(DEMO) train.max_minutes=10 \
+	$(SEQATTN) train recipes/bahdanau2015/rnnsearch.yaml out_dir=$(DEMO) train.max_minutes=$(DEMO_MINUTES) \
 		train.valid_every=200 train.valid_max_sentences=300 $(if $(wildcard $(DEMO)/last.pt),--resume)
 	$(SEQATTN) translate --checkpoint $(DEMO)/best.pt --split test --output $(DEMO)/test.hyp \
 		--attention-dir $(DEMO)/attention --attention-max 5
