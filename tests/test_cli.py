@@ -158,3 +158,8 @@ def test_ensemble_and_search_errors_are_one_line(trained: Path, small_corpus: Pa
         result = invoke("translate", "-c", trained, "-i", src, *args)
         assert result.exit_code == 2 and message in result.stderr, result.output
         assert "Traceback" not in result.output and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_fp16_decoding_needs_a_gpu(trained: Path, small_corpus: Path) -> None:
+    result = invoke("translate", "-c", trained, "-i", small_corpus / "val.en", "--device", "cpu", "--precision", "fp16")
+    assert result.exit_code == 2 and "--precision=fp16 needs a CUDA device" in result.stderr
