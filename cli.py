@@ -128,8 +128,9 @@ def translate(
         lines = sys.stdin.read().splitlines() if input == "-" else read_lines(Path(input))
     generator = None if seed is None else torch.Generator(dev).manual_seed(seed)
     translator = Translator(model, src_tok, tgt_tok, search_cfg, dev, generator, autocast_dtype(precision, dev, "--precision"))
+    src_ids = src_tok.encode(lines)
     try:
-        results = translator.translate(lines)
+        results = translator.translate_ids(src_ids)
     except RuntimeError as err:
         if translator.amp_dtype is None:
             raise
@@ -154,7 +155,6 @@ def translate(
             log(f"{split}: {score.text}\n  signature: {score.signature}")
     if attention_dir is not None:
         attention_dir.mkdir(parents=True, exist_ok=True)
-        src_ids = src_tok.encode(lines)
         for i, hyps in enumerate(results[: attention_max or None]):
             best = hyps[0]
             if best.alpha is None:
