@@ -1,4 +1,4 @@
-"""The seqattn command line: preprocess, train, translate, average, evaluate."""
+"""The seqattn command line: preprocess, train, classify, translate, caption, average, evaluate."""
 from __future__ import annotations
 
 import functools
@@ -18,6 +18,24 @@ app = typer.Typer(
 CONFIG = typer.Argument(..., help="YAML recipe, e.g. recipes/bahdanau2015/rnnsearch.yaml.")
 OVERRIDES = typer.Argument(None, help="Dotted overrides of the recipe, e.g. train.lr=0.0005 out_dir=runs/x.")
 
+# search options `translate` and `caption` share; None keeps the recipe's search section
+BEAM_SIZE = typer.Option(None, help="Beam width (1 = greedy). Default: the recipe's search.beam_size.")
+NBEST = typer.Option(None, help="Hypotheses per input; above 1 translate writes `ID ||| text ||| score` lines.")
+BATCH_SIZE = typer.Option(None, help="Inputs decoded together.")
+LENGTH_PENALTY = typer.Option(None, help="none or gnmt.")
+ALPHA = typer.Option(None, help="GNMT length-penalty exponent.")
+MIN_LEN = typer.Option(None, help="Fewest output tokens before EOS is allowed.")
+MAX_LEN_B = typer.Option(None, help="Max output length = a * source length + b (captions: a = 0).")
+NO_REPEAT_NGRAM = typer.Option(None, help="Never repeat an n-gram of this size (0 = off).")
+SAMPLING = typer.Option(None, "--sampling/--no-sampling", help="Sample --nbest outputs per input instead of searching.")
+TEMPERATURE = typer.Option(None, help="Sampling temperature (> 0; below 1 is sharper).")
+TOP_K = typer.Option(None, help="Sample among the k most likely tokens only (0 = all).")
+TOP_P = typer.Option(None, help="Nucleus sampling: among the fewest most likely tokens holding mass p (1 = all).")
+SEED = typer.Option(None, help="Seed of the sampling random generator (default: unseeded).")
+DEVICE = typer.Option("auto", help="auto, cpu, cuda or cuda:N.")
+PRECISION = typer.Option(
+    "fp32", help="fp32, bf16 (autocast, CPU or GPU), fp16 (autocast, GPU) or auto (fp16 on GPU, else fp32).")
+
 
 def user_errors(command: Callable) -> Callable:
     """Turn SeqattnError into one line on stderr and exit status 2, never a traceback."""
@@ -35,6 +53,16 @@ def user_errors(command: Callable) -> Callable:
 
 def log(message: str) -> None:
     typer.echo(message, err=True)
+
+
+def search_options(base, **given):
+    """The recipe's SearchConfig with the options given on the command line (not None) replacing its own."""
+    import dataclasses
+
+    cfg = dataclasses.replace(base, **{k: v for k, v in given.items() if v is not None})
+    if not cfg.sampling and cfg.nbest > cfg.beam_size:
+        raise SeqattnError(f"--nbest {cfg.nbest} is larger than --beam-size {cfg.beam_size}")
+    return cfg
 
 
 @app.command()
@@ -65,6 +93,21 @@ def train(
 
 @app.command()
 @user_errors
+def classify(
+    config: Path = CONFIG,
+    overrides: Optional[list[str]] = OVERRIDES,
+    resume: bool = typer.Option(False, "--resume", help="Continue exactly from OUT_DIR/last.pt."),
+) -> None:
+    """The backbone check: train the recipe's backbone as a CIFAR-10 classifier; test accuracy after
+    every epoch, OUT_DIR/best.pt by it, and a one-line summary."""
+    from seqattn.config import load_config
+    from seqattn.training.classify import ClassifierTrainer
+
+    ClassifierTrainer(load_config(config, overrides), resume=resume, log=log).train()
+
+
+@app.command()
+@user_errors
 def translate(
     checkpoint: list[Path] = typer.Option(
         ..., "--checkpoint", "-c",
@@ -74,34 +117,29 @@ def translate(
     input: str = typer.Option("-", "--input", "-i", help="Source text, one sentence a line; - reads stdin."),
     split: Optional[str] = typer.Option(None, help="Translate a split of the recipe's corpus instead (train, valid, test) and score it."),
     output: str = typer.Option("-", "--output", "-o", help="Where translations go; - writes stdout."),
-    beam_size: Optional[int] = typer.Option(None, help="Beam width (1 = greedy). Default: the recipe's search.beam_size."),
-    nbest: Optional[int] = typer.Option(None, help="Hypotheses per sentence; above 1 lines read `ID ||| text ||| score`."),
-    batch_size: Optional[int] = typer.Option(None, help="Sentences decoded together."),
-    length_penalty: Optional[str] = typer.Option(None, help="none or gnmt."),
-    alpha: Optional[float] = typer.Option(None, help="GNMT length-penalty exponent."),
-    min_len: Optional[int] = typer.Option(None, help="Fewest target tokens before EOS is allowed."),
+    beam_size: Optional[int] = BEAM_SIZE,
+    nbest: Optional[int] = NBEST,
+    batch_size: Optional[int] = BATCH_SIZE,
+    length_penalty: Optional[str] = LENGTH_PENALTY,
+    alpha: Optional[float] = ALPHA,
+    min_len: Optional[int] = MIN_LEN,
     max_len_a: Optional[float] = typer.Option(None, help="Max target length = a * source length + b."),
-    max_len_b: Optional[int] = typer.Option(None, help="See --max-len-a."),
+    max_len_b: Optional[int] = MAX_LEN_B,
     coverage_penalty: Optional[float] = typer.Option(
         None, help="GNMT coverage-penalty weight beta for ranking beam hypotheses (0 = off; needs attention)."),
-    no_repeat_ngram: Optional[int] = typer.Option(None, help="Never repeat an n-gram of this size (0 = off)."),
-    sampling: Optional[bool] = typer.Option(
-        None, "--sampling/--no-sampling", help="Sample --nbest translations per sentence instead of searching."),
-    temperature: Optional[float] = typer.Option(None, help="Sampling temperature (> 0; below 1 is sharper)."),
-    top_k: Optional[int] = typer.Option(None, help="Sample among the k most likely tokens only (0 = all)."),
-    top_p: Optional[float] = typer.Option(
-        None, help="Nucleus sampling: among the fewest most likely tokens holding mass p (1 = all)."),
-    seed: Optional[int] = typer.Option(None, help="Seed of the sampling random generator (default: unseeded)."),
+    no_repeat_ngram: Optional[int] = NO_REPEAT_NGRAM,
+    sampling: Optional[bool] = SAMPLING,
+    temperature: Optional[float] = TEMPERATURE,
+    top_k: Optional[int] = TOP_K,
+    top_p: Optional[float] = TOP_P,
+    seed: Optional[int] = SEED,
     attention_dir: Optional[Path] = typer.Option(None, help="Write each sentence's attention matrix (JSON) and heatmap (PNG) here."),
     attention_max: int = typer.Option(0, help="With --attention-dir: only the first N sentences (0 = all)."),
-    device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
-    precision: str = typer.Option(
-        "fp32", help="fp32, bf16 (autocast, CPU or GPU), fp16 (autocast, GPU) or auto (fp16 on GPU, else fp32)."),
+    device: str = DEVICE,
+    precision: str = PRECISION,
 ) -> None:
     """Translate text with beam or greedy search or sampling, with one model or an ensemble;
     detokenised output, optional n-best and heatmaps."""
-    import dataclasses
-
     import torch
 
     from seqattn.data import load_split, read_lines
@@ -112,13 +150,12 @@ def translate(
 
     dev = resolve_device(device)
     model, cfg, src_tok, tgt_tok = load_models(checkpoint, dev)
-    given = dict(beam_size=beam_size, nbest=nbest, batch_size=batch_size, length_penalty=length_penalty,
-                 alpha=alpha, min_len=min_len, max_len_a=max_len_a, max_len_b=max_len_b,
-                 coverage_penalty=coverage_penalty, no_repeat_ngram=no_repeat_ngram, sampling=sampling,
-                 temperature=temperature, top_k=top_k, top_p=top_p)
-    search_cfg = dataclasses.replace(cfg.search, **{k: v for k, v in given.items() if v is not None})
-    if not search_cfg.sampling and search_cfg.nbest > search_cfg.beam_size:
-        raise SeqattnError(f"--nbest {search_cfg.nbest} is larger than --beam-size {search_cfg.beam_size}")
+    if src_tok is None:
+        raise SeqattnError(f"{checkpoint[0]}: model {cfg.model.arch} captions images; use `seqattn caption`")
+    search_cfg = search_options(
+        cfg.search, beam_size=beam_size, nbest=nbest, batch_size=batch_size, length_penalty=length_penalty,
+        alpha=alpha, min_len=min_len, max_len_a=max_len_a, max_len_b=max_len_b, coverage_penalty=coverage_penalty,
+        no_repeat_ngram=no_repeat_ngram, sampling=sampling, temperature=temperature, top_k=top_k, top_p=top_p)
     refs = None
     if split is not None:
         if split not in ("train", "valid", "test"):
@@ -167,6 +204,106 @@ def translate(
 
 @app.command()
 @user_errors
+def caption(
+    images: Path = typer.Argument(..., help="An image, a folder of images, or a .txt list of image paths."),
+    checkpoint: Path = typer.Option(..., "--checkpoint", "-c", help="A best.pt or last.pt of a captioning recipe."),
+    output: str = typer.Option("-", "--output", "-o", help="Captions as JSONL, {image, caption, score} a line; - writes stdout."),
+    coco: Optional[Path] = typer.Option(None, help="Also write the captions as COCO results JSON [{image_id, caption}]."),
+    beam_size: Optional[int] = BEAM_SIZE,
+    nbest: Optional[int] = NBEST,
+    batch_size: Optional[int] = BATCH_SIZE,
+    length_penalty: Optional[str] = LENGTH_PENALTY,
+    alpha: Optional[float] = ALPHA,
+    min_len: Optional[int] = MIN_LEN,
+    max_len_b: Optional[int] = MAX_LEN_B,
+    no_repeat_ngram: Optional[int] = NO_REPEAT_NGRAM,
+    sampling: Optional[bool] = SAMPLING,
+    temperature: Optional[float] = TEMPERATURE,
+    top_k: Optional[int] = TOP_K,
+    top_p: Optional[float] = TOP_P,
+    seed: Optional[int] = SEED,
+    attention_dir: Optional[Path] = typer.Option(
+        None, help="Write per image a figure of each word's attention over the image (PNG) and the weights (JSON)."),
+    attention_max: int = typer.Option(0, help="With --attention-dir: only the first N images (0 = all)."),
+    device: str = DEVICE,
+    precision: str = PRECISION,
+) -> None:
+    """Caption images with the shared search (beam, greedy, n-best, sampling); attention figures on request."""
+    import json
+
+    import torch
+    from torchvision import transforms as T
+
+    from seqattn.captioner import Captioner
+    from seqattn.data import list_images, load_image
+    from seqattn.models import CAPTIONING_ARCHS
+    from seqattn.evaluation.captions import image_id
+    from seqattn.training import autocast_dtype, load_model, resolve_device
+    from seqattn.visualisation import save_caption_attention
+
+    dev = resolve_device(device)
+    model, cfg, _, vocab = load_model(checkpoint, dev)
+    if cfg.model.arch not in CAPTIONING_ARCHS:
+        raise SeqattnError(f"{checkpoint}: model {cfg.model.arch} is not a captioning model; use `seqattn translate`")
+    search_cfg = search_options(
+        cfg.search, beam_size=beam_size, nbest=nbest, batch_size=batch_size, length_penalty=length_penalty,
+        alpha=alpha, min_len=min_len, max_len_b=max_len_b, no_repeat_ngram=no_repeat_ngram, sampling=sampling,
+        temperature=temperature, top_k=top_k, top_p=top_p)
+    paths = list_images(images)
+    generator = None if seed is None else torch.Generator(dev).manual_seed(seed)
+    captioner = Captioner(model, vocab, search_cfg, dev, generator, autocast_dtype(precision, dev, "--precision"))
+    results = captioner.caption_images(paths, cfg.backbone.image_size)
+    rows = []
+    for path, hyps in zip(paths, results):
+        row = {"image": str(path), "caption": captioner.detokenize(hyps[0]), "score": hyps[0].score}
+        if search_cfg.nbest > 1:
+            row["nbest"] = [{"caption": captioner.detokenize(h), "score": h.score} for h in hyps]
+        rows.append(row)
+    text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+    if output == "-":
+        sys.stdout.write(text)
+    else:
+        Path(output).write_text(text, encoding="utf-8")
+    if coco is not None:
+        results_json = [{"image_id": image_id(r["image"]), "caption": r["caption"]} for r in rows]
+        coco.write_text(json.dumps(results_json, ensure_ascii=False), encoding="utf-8")
+    if attention_dir is not None:
+        size = cfg.backbone.image_size
+        seen = T.Compose([T.Resize(size), T.CenterCrop(size)])  # the square the CNN saw
+        for path, hyps in list(zip(paths, results))[: attention_max or None]:
+            best = hyps[0]
+            words = vocab.pieces(best.tokens) + (["</s>"] if best.finished else [])
+            save_caption_attention(seen(load_image(path)), words, best.alpha, attention_dir / path.stem)
+        log(f"attention figures of {min(len(paths), attention_max or len(paths))} images written to {attention_dir}")
+
+
+@app.command("nn-baseline")
+@user_errors
+def nn_baseline(
+    config: Path = CONFIG,
+    overrides: Optional[list[str]] = OVERRIDES,
+    output: Path = typer.Option(..., "--output", "-o", help="Captions of the valid images as JSONL (as `caption` writes)."),
+) -> None:
+    """The nearest-neighbour baseline of a captioning recipe: each valid image gets the consensus caption
+    of the training image with the most similar (cached) encoder features."""
+    import json
+
+    from seqattn.config import load_config
+    from seqattn.evaluation.nearest_neighbour import nearest_neighbour_captions
+    from seqattn.tasks import CaptioningTask
+
+    task = CaptioningTask(load_config(config, overrides), log=log)
+    train, valid = task.train_data, task.valid_data
+    if train.grids is None:
+        raise SeqattnError("nn-baseline: needs a frozen backbone's cached features; set backbone.freeze=true")
+    captions = nearest_neighbour_captions(train.grids, train.split.captions, valid.grids)
+    output.write_text("".join(json.dumps({"image": str(path), "caption": c}, ensure_ascii=False) + "\n"
+                              for path, c in zip(valid.split.images, captions)), encoding="utf-8")
+    log(f"nearest-neighbour captions of {len(captions)} valid images written to {output}")
+
+
+@app.command()
+@user_errors
 def average(
     checkpoint: list[Path] = typer.Option(
         ..., "--checkpoint", "-c", help="A checkpoint of the model; repeat for each one to average."),
@@ -187,14 +324,24 @@ def average(
 @app.command()
 @user_errors
 def evaluate(
-    hyp: Path = typer.Option(..., "--hyp", help="Detokenised system output, one sentence a line."),
-    ref: list[Path] = typer.Option(..., "--ref", help="Reference file; repeat for several references."),
+    hyp: Path = typer.Option(
+        ..., "--hyp", help="Detokenised system output, one sentence a line; with --captions the JSONL of "
+                           "`seqattn caption` or a COCO results JSON."),
+    ref: Optional[list[Path]] = typer.Option(None, "--ref", help="Reference file; repeat for several references."),
     src: Optional[Path] = typer.Option(None, "--src", help="Source file: adds BLEU by source length (words)."),
+    captions: Optional[Path] = typer.Option(
+        None, help="A captioning recipe: score --hyp against the references of its --split with BLEU-1..4, "
+                   "METEOR, ROUGE-L and CIDEr (pycocoevalcap)."),
+    split: str = typer.Option("valid", help="With --captions: the split whose references are used (train, valid, test)."),
 ) -> None:
-    """sacreBLEU BLEU and chrF with their signatures; BLEU by source-length bucket with --src."""
+    """sacreBLEU BLEU and chrF with their signatures (BLEU by source length with --src); or caption metrics."""
     from seqattn.data import read_lines
     from seqattn.evaluation import bleu_by_length, corpus_scores, format_table
 
+    if captions is not None:
+        return evaluate_captions(hyp, captions, split)
+    if not ref:
+        raise SeqattnError("--ref: give the reference file(s) of the translations (or --captions RECIPE for captions)")
     hyps = read_lines(hyp)
     refs = [read_lines(r) for r in ref]
     for score in corpus_scores(hyps, refs):
@@ -202,6 +349,23 @@ def evaluate(
     if src is not None:
         rows = bleu_by_length(read_lines(src), hyps, refs)
         typer.echo(format_table(rows, ["source length", "sentences", "BLEU"]))
+
+
+def evaluate_captions(hyp: Path, recipe: Path, split: str) -> None:
+    """Caption results of every image of the recipe's `split` against its references."""
+    from seqattn.config import load_config
+    from seqattn.data import read_captions
+    from seqattn.evaluation import caption_scores, format_table
+    from seqattn.evaluation.captions import image_id, read_caption_results
+
+    data = read_captions(load_config(recipe).captions, split, log)
+    refs = {str(image_id(path)): caps for path, caps in zip(data.images, data.captions)}
+    hyps = read_caption_results(hyp)
+    missing = sorted(set(refs) - set(hyps))
+    if missing:
+        raise SeqattnError(f"{hyp}: no caption for {len(missing)} of the {len(refs)} {split} images (first: {missing[0]})")
+    scores = caption_scores({k: hyps[k] for k in refs}, refs, log=log)
+    typer.echo(format_table([(name, f"{value:.2f}") for name, value in scores.items()], ["metric", "score (x100)"]))
 
 
 if __name__ == "__main__":

@@ -56,7 +56,7 @@ class SubwordConfig:
 class ModelConfig:
     """Architecture and sizes; `arch` picks the builder in seqattn.models."""
 
-    arch: str = "rnnsearch"  # rnnencdec | rnnsearch | luong | transformer
+    arch: str = "rnnsearch"  # rnnencdec | rnnsearch | luong | transformer | show-attend-tell
     emb_dim: int = 256
     hidden_dim: int = 512  # RNN state size (per direction in the encoder); Transformer d_model
     attention_dim: int = 512  # size of the additive attention MLP
@@ -77,6 +77,13 @@ class ModelConfig:
     attention_dropout: float = 0.1
     attention_layer: int = -1  # decoder layer whose cross-attention search returns (-1: last)
     attention_head: int = -1  # head whose weights search returns (-1: average over heads)
+    # Xu et al. 2015 (arch: show-attend-tell)
+    attend: str = "soft"  # soft (deterministic) | hard (stochastic, REINFORCE)
+    gate: bool = True  # gating scalar beta = sigmoid(f_beta(h_{t-1})) on the context
+    doubly_stochastic: float = 1.0  # lambda of sum_i (1 - sum_t alpha_ti)^2
+    entropy_bonus: float = 0.01  # lambda_e: hard attention's entropy term
+    baseline_decay: float = 0.9  # moving-average baseline of the REINFORCE reward
+    expected_context: float = 0.5  # hard attention: probability of training a sentence with the expected context
 
 
 @dataclass
@@ -130,10 +137,68 @@ class SearchConfig:
 
 
 @dataclass
+class CaptionDataConfig:
+    """Image-caption data (captioning models): where the images and captions are, and the vocabulary."""
+
+    root: str | None = None  # data root; default: $SEQATTN_DATA_ROOT, else ../shared/data beside the repo
+    dataset: str = "flickr8k-1k"  # folder under root (or an absolute folder)
+    format: str = "flickr8k"  # flickr8k (Flickr8k.token.txt + split lists) | karpathy | coco
+    annotations: str = "Flickr8k.token.txt"  # file in the dataset folder (karpathy/coco: the JSON)
+    images: str = "images"  # image folder in the dataset folder
+    splits: dict[str, str] = field(default_factory=lambda: {
+        "train": "Flickr_8k.trainImages.txt", "valid": "Flickr_8k.devImages.txt", "test": "Flickr_8k.testImages.txt"})
+    skip_bad_images: bool = False  # skip missing or unreadable images (and report how many) instead of stopping
+    vocab: str = "word"  # word (lower-cased words with a minimum count) | sentencepiece
+    min_count: int = 5  # word vocabulary: words seen fewer times become <unk>
+    vocab_size: int = 4000  # sentencepiece vocabulary size
+    max_len: int = 40  # drop training captions longer than this many tokens
+
+    def resolved_root(self) -> Path:
+        return Path(self.root or os.environ.get("SEQATTN_DATA_ROOT") or DEFAULT_DATA_ROOT)
+
+
+@dataclass
+class BackboneConfig:
+    """The CNN image encoder giving an L x D grid of annotation vectors (captioning, CIFAR-10 check)."""
+
+    name: str = "efficientnet-lite0"  # resnet18..152 | vgg16 | efficientnet-lite0 | se-resnet18..50 |
+    # attention56 | attention92 | attention-cifar
+    pretrained: str = "none"  # none | imagenet (torchvision weights API / the EfficientNet-Lite0 package) | FILE.pth
+    freeze: bool = True  # keep the CNN fixed (its features are then cached on disk)
+    image_size: int = 224  # images are resized and center-cropped (random crop when training) to this
+    grid: int = 14  # annotation grid side: L = grid * grid (adaptive average pooling); 0 keeps the CNN's own
+    cifar_stem: bool = False  # ResNets: 3x3 stride-1 first convolution, no max pooling (32 x 32 images)
+    se: bool = False  # add Squeeze-and-Excitation blocks to a (pretrained) torchvision ResNet
+    se_reduction: int = 16  # r
+    se_variant: str = "standard"  # standard | pre | post | identity (Hu et al. 2018, Fig. 5)
+    attention_residual: bool = True  # (1 + M(x)) T(x); False: the naive M(x) T(x)
+    mask_activation: str = "mixed"  # mixed | channel | spatial (Wang et al. 2017, sec. 3.3)
+    cache_dir: str | None = None  # feature cache of a frozen CNN; default: OUT_DIR/features
+
+
+@dataclass
+class ClassifyConfig:
+    """The backbone check: train the backbone as a CIFAR-10 classifier from the shared JPEGs."""
+
+    archive: str = "cifar10/cifar10-jpg.tar.gz"  # under the data root (or absolute)
+    cache_dir: str | None = None  # where the archive is unpacked once; default: ~/.cache/seqattn/cifar10
+    train_images: int = 0  # first N training images per the shuffled order; 0: all 50,000
+    test_images: int = 0  # 0: all 10,000
+    batch_size: int = 128
+    epochs: int = 10
+    lr: float = 0.1  # SGD with momentum 0.9 and cosine decay
+    weight_decay: float = 5e-4
+    augment: bool = True  # random crop with 4-pixel padding and horizontal flips
+
+
+@dataclass
 class Config:
     out_dir: str = "runs/default"
     data: DataConfig = field(default_factory=DataConfig)
     subword: SubwordConfig = field(default_factory=SubwordConfig)
+    captions: CaptionDataConfig = field(default_factory=CaptionDataConfig)
+    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    classify: ClassifyConfig = field(default_factory=ClassifyConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     search: SearchConfig = field(default_factory=SearchConfig)

@@ -32,3 +32,31 @@ def small_corpus(tmp_path: Path, multi30k: Path) -> Path:
             lines = (multi30k / f"{split}.{lang}").read_text(encoding="utf-8").splitlines()[:n]
             (tmp_path / f"{split}.{lang}").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return tmp_path
+
+
+FLICKR8K = DEFAULT_DATA_ROOT / "flickr8k-1k"
+
+
+@pytest.fixture(scope="session")
+def flickr8k() -> Path:
+    """The shared Flickr8k sample: 866 images, Flickr8k.token.txt and the train (753) / dev (113) lists."""
+    if not FLICKR8K.is_dir():
+        pytest.skip(f"real data not found at {FLICKR8K}")
+    return FLICKR8K
+
+
+@pytest.fixture(scope="session")
+def tiny_flickr(tmp_path_factory: pytest.TempPathFactory, flickr8k: Path) -> Path:
+    """A Flickr8k-layout dataset of 12 training and 4 dev images of the shared sample (the images
+    folder is a link to the real one; the token file and split lists are cut down)."""
+    folder = tmp_path_factory.mktemp("tiny_flickr")
+    (folder / "images").symlink_to(flickr8k / "images")
+    train = (flickr8k / "Flickr_8k.trainImages.txt").read_text().split()[:12]
+    dev = (flickr8k / "Flickr_8k.devImages.txt").read_text().split()[:4]
+    (folder / "Flickr_8k.trainImages.txt").write_text("\n".join(train) + "\n")
+    (folder / "Flickr_8k.devImages.txt").write_text("\n".join(dev) + "\n")
+    keep = set(train + dev)
+    lines = (flickr8k / "Flickr8k.token.txt").read_text(encoding="utf-8").splitlines()
+    (folder / "Flickr8k.token.txt").write_text(
+        "\n".join(line for line in lines if line.split("#")[0] in keep) + "\n", encoding="utf-8")
+    return folder

@@ -9,10 +9,11 @@ import click
 import pytest
 import torch
 import typer.main
+import yaml
 from typer.testing import CliRunner
 
 from cli import app
-from seqattn.config import SubwordConfig
+from seqattn.config import SubwordConfig, load_config
 from seqattn.data import read_lines
 from seqattn.data.subwords import train_sentencepiece
 from seqattn.training import load_checkpoint, save_checkpoint
@@ -163,3 +164,67 @@ def test_ensemble_and_search_errors_are_one_line(trained: Path, small_corpus: Pa
 def test_fp16_decoding_needs_a_gpu(trained: Path, small_corpus: Path) -> None:
     result = invoke("translate", "-c", trained, "-i", small_corpus / "val.en", "--device", "cpu", "--precision", "fp16")
     assert result.exit_code == 2 and "--precision=fp16 needs a CUDA device" in result.stderr
+
+
+@pytest.fixture
+def captioner(tiny_flickr: Path, tmp_path: Path) -> Path:
+    """The xu2015 recipe shrunk: a random frozen ResNet-18 at 64 pixels (2 x 2 grid), 4 updates."""
+    out = tmp_path / "caption-run"
+    result = invoke(
+        "train", Path(__file__).resolve().parent.parent / "recipes/xu2015/soft.yaml", *caption_overrides(tiny_flickr, out),
+        "train.max_steps=4", "train.valid_every=4",
+    )
+    assert result.exit_code == 0, result.output
+    return out / "best.pt"
+
+
+def caption_overrides(data: Path, out: Path) -> list[str]:
+    return [f"out_dir={out}", f"captions.root={data.parent}", f"captions.dataset={data.name}",
+            "backbone.name=resnet18", "backbone.pretrained=none", "backbone.image_size=64", "backbone.grid=2",
+            "model.emb_dim=16", "model.hidden_dim=16", "model.attention_dim=16", "train.progress=false",
+            "train.max_minutes=0", "search.max_len_b=5"]
+
+
+def test_caption_writes_jsonl_coco_results_and_attention_figures(captioner: Path, tiny_flickr: Path, tmp_path: Path) -> None:
+    names = (tiny_flickr / "Flickr_8k.devImages.txt").read_text().split()[:3]
+    listing = tmp_path / "images.txt"
+    listing.write_text("".join(f"{tiny_flickr / 'images' / n}\n" for n in names))
+    out, coco, figures = tmp_path / "captions.jsonl", tmp_path / "results.json", tmp_path / "attention"
+    result = invoke("caption", listing, "-c", captioner, "-o", out, "--coco", coco, "--beam-size", "3", "--nbest", "2",
+                    "--attention-dir", figures)
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [Path(r["image"]).name for r in rows] == names
+    assert all(len(r["nbest"]) == 2 and r["nbest"][0]["caption"] == r["caption"] for r in rows)
+    assert [r["image_id"] for r in json.loads(coco.read_text())] == [Path(n).stem for n in names]
+    for name in names:
+        weights = json.loads((figures / f"{Path(name).stem}.json").read_text())
+        assert len(weights["alpha"]) == len(weights["words"]) and len(weights["alpha"][0]) == 4
+        assert (figures / f"{Path(name).stem}.png").stat().st_size > 0
+
+
+def test_caption_rejects_a_translation_model_and_a_bad_image(captioner: Path, trained: Path, tmp_path: Path) -> None:
+    image = tmp_path / "broken.jpg"
+    image.write_bytes(b"\xff\xd8 not a jpeg")
+    result = invoke("caption", image, "-c", trained)
+    assert result.exit_code == 2 and "not a captioning model" in result.output
+    result = invoke("caption", image, "-c", captioner)
+    assert result.exit_code == 2 and "broken.jpg" in result.output and "Traceback" not in result.output
+
+
+def test_nn_baseline_and_caption_evaluation(tiny_flickr: Path, tmp_path: Path) -> None:
+    """The nearest-neighbour baseline's captions score with every caption metric; a missing image is named."""
+    recipe = Path(__file__).resolve().parent.parent / "recipes/xu2015/soft.yaml"
+    overrides = caption_overrides(tiny_flickr, tmp_path / "run")
+    nn = tmp_path / "nn.jsonl"
+    assert invoke("nn-baseline", recipe, *overrides, "-o", nn).exit_code == 0
+    config = tmp_path / "recipe.yaml"
+    config.write_text(yaml.safe_dump(load_config(recipe, overrides).to_dict()))
+    result = invoke("evaluate", "--hyp", nn, "--captions", config)
+    assert result.exit_code == 0, result.output
+    for metric in ("BLEU-1", "BLEU-4", "ROUGE-L", "CIDEr"):
+        assert metric in result.output
+    rows = nn.read_text().splitlines()
+    nn.write_text("\n".join(rows[1:]) + "\n")
+    result = invoke("evaluate", "--hyp", nn, "--captions", config)
+    assert result.exit_code == 2 and "no caption for 1 of the 4 valid images" in result.output

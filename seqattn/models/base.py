@@ -10,6 +10,7 @@ from abc import ABC, abstractmethod
 from typing import Any, Callable, Union
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 State = Union[Tensor, dict[str, Any], list[Any], tuple[Any, ...], None]
@@ -61,6 +62,15 @@ class Seq2Seq(nn.Module, ABC):
 
         need_alpha=False lets a model skip work that only the weights need (training does not).
         """
+
+    def loss(self, logits: Tensor, alpha: Tensor | None, tgt_out: Tensor, label_smoothing: float) -> Tensor:
+        """Summed training loss of the batch `forward` just ran: token cross-entropy with label
+        smoothing, padding ignored (logits [B, T, V], tgt_out [B, T]). A model with a regulariser
+        (doubly stochastic attention, REINFORCE) adds it here."""
+        return F.cross_entropy(
+            logits.flatten(0, 1).float(), tgt_out.flatten(), ignore_index=self.pad_id,
+            label_smoothing=label_smoothing, reduction="sum",
+        )
 
     @torch.no_grad()
     def score(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor, tgt_out: Tensor) -> Tensor:

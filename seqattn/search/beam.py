@@ -55,8 +55,8 @@ def beam_search(
     # only beam 0 expands at the first step: the K start rows are identical
     scores = torch.full((B, K), float("-inf"), device=device)  # [n, K] cumulative log p
     scores[:, 0] = 0.0
-    y = src.new_full((B * K,), model.bos_id)  # [nK]
-    tokens: Tensor = src.new_empty(B * K, 0)  # [nK, t]
+    y = torch.full((B * K,), model.bos_id, dtype=torch.long, device=src.device)  # [nK]
+    tokens: Tensor = torch.empty(B * K, 0, dtype=torch.long, device=src.device)  # [nK, t]
     attn: Tensor | None = None  # [nK, t, S]
     final: list[list[Hypothesis]] = [[] for _ in range(B)]
 

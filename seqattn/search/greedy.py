@@ -34,9 +34,9 @@ def decode(
     max_lens = max_output_lengths(src_mask, max_len_a, max_len_b)
     state = model.encode(src, src_mask)
     active = list(range(src.size(0)))  # sentence of each row still decoding
-    y = src.new_full((len(active),), model.bos_id)  # [N]
+    y = torch.full((len(active),), model.bos_id, dtype=torch.long, device=src.device)  # [N]
     log_prob = torch.zeros(len(active), device=src.device)  # [N]
-    tokens: Tensor = src.new_empty(len(active), 0)  # [N, t]
+    tokens: Tensor = torch.empty(len(active), 0, dtype=torch.long, device=src.device)  # [N, t]
     attn: Tensor | None = None  # [N, t, S]
     results: list[Hypothesis | None] = [None] * len(active)
 

@@ -1,11 +1,8 @@
-"""Checkpoints: written atomically (temporary file, then rename), read with weights_only=True.
-
-A checkpoint holds only tensors and plain Python values, so `torch.load(weights_only=True)`
-reads it and no arbitrary pickle is ever executed.
-"""
+"""Checkpoints (written atomically, read with weights_only=True: see seqattn.serialization) and the
+models, configs and vocabularies rebuilt from them."""
 from __future__ import annotations
 
-import os
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -13,38 +10,29 @@ import torch
 
 from seqattn.config import Config, config_from_dict
 from seqattn.data.subwords import Tokenizer, subword_paths
+from seqattn.data.vocab import WordVocab
 from seqattn.errors import SeqattnError
-from seqattn.models import Ensemble, Seq2Seq, build_model
+from seqattn.models import CAPTIONING_ARCHS, Ensemble, Seq2Seq, build_model
+from seqattn.modules.backbones import build_backbone
+from seqattn.serialization import load_checkpoint, save_checkpoint  # noqa: F401 (save_checkpoint re-exported)
 
 
-def save_checkpoint(payload: dict[str, Any], path: Path) -> None:
-    """Write `payload` to `path` so that a crash leaves either the old or the new file, whole."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("wb") as f:
-        torch.save(payload, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        raise SeqattnError(f"{path}: checkpoint not found")
-    try:
-        return torch.load(path, map_location=device, weights_only=True)
-    except Exception as err:  # torch raises several types for truncated or foreign files
-        raise SeqattnError(f"{path}: not a readable seqattn checkpoint ({type(err).__name__}: {err})") from None
-
-
-def load_model(path: Path, device: str | torch.device = "cpu") -> tuple[Seq2Seq, Config, Tokenizer, Tokenizer]:
-    """A trained model in eval mode with its config and the tokenisers saved beside the checkpoint."""
+def load_model(path: Path, device: str | torch.device = "cpu") -> tuple[Seq2Seq, Config, Tokenizer | None, Any]:
+    """A trained model in eval mode with its config and the vocabularies saved beside the checkpoint
+    (source None for a captioning model, whose target vocabulary may be a WordVocab)."""
     ckpt = load_checkpoint(path, device)
     cfg = config_from_dict(ckpt["config"], source=str(path))
-    src_path, tgt_path = subword_paths(Path(path).parent, cfg.subword, cfg.data.src, cfg.data.tgt)
-    src_tok, tgt_tok = Tokenizer(src_path), Tokenizer(tgt_path)
-    model = build_model(cfg.model, len(src_tok), len(tgt_tok), src_tok.pad_id, tgt_tok.bos_id, tgt_tok.eos_id)
+    folder = Path(path).parent
+    if cfg.model.arch in CAPTIONING_ARCHS:  # no source vocabulary; the CNN's weights are in the checkpoint
+        src_tok = None
+        tgt_tok = WordVocab.load(folder / "vocab.json") if cfg.captions.vocab == "word" else Tokenizer(folder / "spm.model")
+        backbone = build_backbone(dataclasses.replace(cfg.backbone, pretrained="none"))
+        model = build_model(cfg.model, 0, len(tgt_tok), tgt_tok.pad_id, tgt_tok.bos_id, tgt_tok.eos_id,
+                            backbone=backbone, grid=cfg.backbone.grid)
+    else:
+        src_path, tgt_path = subword_paths(folder, cfg.subword, cfg.data.src, cfg.data.tgt)
+        src_tok, tgt_tok = Tokenizer(src_path), Tokenizer(tgt_path)
+        model = build_model(cfg.model, len(src_tok), len(tgt_tok), src_tok.pad_id, tgt_tok.bos_id, tgt_tok.eos_id)
     model.load_state_dict(ckpt["model"])
     return model.to(device).eval(), cfg, src_tok, tgt_tok
 
@@ -54,6 +42,8 @@ def load_models(checkpoints: list[Path], device: torch.device) -> tuple[Seq2Seq,
     with the first one's config and tokenisers."""
     loaded = [load_model(path, device) for path in checkpoints]
     _, cfg, src_tok, tgt_tok = loaded[0]
+    if src_tok is None:  # a captioning model: no ensembles of those
+        return loaded[0]
     for path, (_, _, src_other, tgt_other) in zip(checkpoints[1:], loaded[1:]):
         for side, ours, theirs in (("source", src_tok, src_other), ("target", tgt_tok, tgt_other)):
             if theirs.path.read_bytes() != ours.path.read_bytes():

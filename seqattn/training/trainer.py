@@ -19,19 +19,16 @@ from typing import Any, Iterator
 
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 import yaml
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from seqattn.config import Config, config_from_dict
-from seqattn.data import prepare
 from seqattn.errors import SeqattnError
-from seqattn.evaluation import corpus_bleu
-from seqattn.models import build_model
+from seqattn.models.base import Seq2Seq
+from seqattn.tasks import build_task
 from seqattn.training.checkpoint import load_checkpoint, save_checkpoint
 from seqattn.training.optim import build_optimizer, build_scheduler
-from seqattn.translator import Translator
 
 # rank 0 alone trains the subword models and validates while the other ranks wait in a collective
 COLLECTIVE_TIMEOUT = timedelta(hours=1)
@@ -115,22 +112,17 @@ class Trainer:
             self.out.mkdir(parents=True, exist_ok=True)
         # DDP copies rank 0's initial weights to every rank: the other seeds only vary their dropout
         torch.manual_seed(t.seed + self.rank)
-        with self.main_first():  # rank 0 trains the subword model(s), the other ranks load them
-            self.src_tok, self.tgt_tok, self.train_data, self.valid_data = prepare(cfg, log=self.log)
-        if t.valid_max_sentences:
-            self.valid_data = self.valid_data.subset(list(range(min(t.valid_max_sentences, len(self.valid_data)))))
-        self.model = build_model(
-            cfg.model, len(self.src_tok), len(self.tgt_tok), self.tgt_tok.pad_id, self.tgt_tok.bos_id, self.tgt_tok.eos_id
-        ).to(self.device)
+        with self.main_first():  # rank 0 trains vocabularies (and caches features), the other ranks load them
+            self.task = build_task(cfg, log=self.log, device=self.device)
+        self.src_tok, self.tgt_tok = self.task.src_tok, self.task.tgt_tok
+        self.train_data, self.valid_data = self.task.train_data, self.task.valid_data
+        self.model = self.task.build_model().to(self.device)
         self.optimizer = build_optimizer(t, self.model)
         self.scheduler = build_scheduler(t, self.optimizer)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
         self.progress = Progress()
         # validation BLEU comes from the configured search, never from sampling
-        valid_search = dataclasses.replace(cfg.search, sampling=False, nbest=1)
-        self.translator = Translator(
-            self.model, self.src_tok, self.tgt_tok, valid_search, self.device, amp_dtype=self.amp_dtype
-        )
+        self.valid_search = dataclasses.replace(cfg.search, sampling=False, nbest=1)
         if resume:
             self.restore(self.out / "last.pt")
         elif self.main:
@@ -233,13 +225,6 @@ class Trainer:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
-    def loss(self, logits: torch.Tensor, tgt_out: torch.Tensor, label_smoothing: float) -> torch.Tensor:
-        """Summed token cross-entropy, padding ignored: logits [B, T, V], tgt_out [B, T]."""
-        return F.cross_entropy(
-            logits.flatten(0, 1).float(), tgt_out.flatten(), ignore_index=self.tgt_tok.pad_id,
-            label_smoothing=label_smoothing, reduction="sum",
-        )
-
     def update(self, *group: list[int]) -> tuple[float, int]:
         """One optimiser step on the batches of `group`, world_size x accumulate of them (fewer at
         the end of an epoch), of which this rank takes every world_size-th
@@ -256,8 +241,8 @@ class Trainer:
         for i, batch in enumerate(batches):
             with self.syncing(last=i == passes - 1):
                 with self.autocast():
-                    logits, _ = self.train_model(batch.src, batch.src_mask, batch.tgt_in, need_alpha=False)
-                loss = self.loss(logits, batch.tgt_out, self.cfg.train.label_smoothing)
+                    logits, alpha = self.train_model(batch.src, batch.src_mask, batch.tgt_in, need_alpha=False)
+                loss = self.model.loss(logits, alpha, batch.tgt_out, self.cfg.train.label_smoothing)
                 if i >= len(mine):
                     loss = loss * 0
                 total += loss.item()
@@ -282,10 +267,9 @@ class Trainer:
             batch = self.valid_data.batch(ids, self.tgt_tok).to(self.device)
             with self.autocast():
                 logits, _ = self.model(batch.src, batch.src_mask, batch.tgt_in, need_alpha=False)
-            total += self.loss(logits, batch.tgt_out, 0.0).item()
+            total += Seq2Seq.loss(self.model, logits, None, batch.tgt_out, 0.0).item()
             tokens += batch.ntokens
-        hyps = [self.translator.detokenize(h[0]) for h in self.translator.translate_ids(self.valid_data.src_ids)]
-        bleu = corpus_bleu(hyps, [self.valid_data.tgt_text])
+        hyps, bleu = self.task.validate(self.model, self.valid_search, self.device, self.amp_dtype)
         (self.out / "valid.hyp").write_text("\n".join(hyps) + "\n", encoding="utf-8")
         return {"valid_loss": total / tokens, "valid_ppl": math.exp(min(total / tokens, 100)), "valid_bleu": bleu.score}
 

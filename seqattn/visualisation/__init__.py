@@ -1,6 +1,8 @@
-"""Attention alignment heatmaps (Bahdanau et al. 2015, Fig. 3) and their raw data."""
+"""Attention pictures: alignment heatmaps (Bahdanau et al. 2015, Fig. 3) and caption attention over
+images (Xu et al. 2015, Fig. 2-3), each with its raw weights as JSON."""
 from __future__ import annotations
 
+from seqattn.visualisation.caption_attention import load_caption_attention, save_caption_attention
 from seqattn.visualisation.heatmap import load_alignment, save_alignment
 
-__all__ = ["load_alignment", "save_alignment"]
+__all__ = ["load_alignment", "load_caption_attention", "save_alignment", "save_caption_attention"]

@@ -1,0 +1,109 @@
+"""Speed of a captioning recipe: training and beam captioning in images per second, with the frozen
+CNN's cached annotation grids and without them (the CNN run on every image), and peak memory.
+
+    python benchmarks/caption_speed.py recipes/xu2015/soft.yaml --steps 20 --images 64 --json speed.json
+
+Training runs the real `Trainer.update` step (one image-caption pair per example); captioning runs
+`Captioner` with beam 3 over the first valid images. Without --checkpoint the model is untrained.
+The run works in a temporary out_dir unless an `out_dir=...` override is given; its features are
+cached there, so the first run also times the CNN over every image once.
+"""
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+from nmt_speed import UNTRAINED, Row, clock, machine, memory
+
+from cli import CONFIG, OVERRIDES, log, user_errors
+from seqattn.captioner import Captioner
+from seqattn.config import load_config
+from seqattn.errors import SeqattnError
+from seqattn.training import Trainer, load_model
+
+
+def train_speed(trainer: Trainer, steps: int, warmup: int, label: str) -> list[Row]:
+    """Image-caption pairs per second over `steps` timed updates of trainer.train_data."""
+    t = trainer.cfg.train
+    batches = itertools.cycle(trainer.train_data.batches(t.batch_tokens, shuffle=True, seed=t.seed))
+    for _ in range(warmup):
+        trainer.update(next(batches))
+    pairs, start = 0, clock(trainer.device)
+    for _ in range(steps):
+        group = next(batches)
+        trainer.update(group)
+        pairs += len(group)
+    seconds = clock(trainer.device) - start
+    return [(f"train_{label}_images_per_s", pairs / seconds, "image-caption pairs/s")]
+
+
+def caption_speed(captioner: Captioner, trainer: Trainer, images: int) -> list[Row]:
+    """Beam captioning of the first valid images, from cached grids and from the image files."""
+    valid = trainer.valid_data
+    grids, paths = valid.grids[:images], valid.split.images[:images]
+    captioner.caption_annotations(grids[:2])  # warm-up
+    rows = []
+    for label, run in (("cached", lambda: captioner.caption_annotations(grids)),
+                       ("uncached", lambda: captioner.caption_images(paths, trainer.cfg.backbone.image_size))):
+        start = clock(trainer.device)
+        run()
+        rows.append((f"beam{captioner.cfg.beam_size}_{label}_images_per_s",
+                     len(paths) / (clock(trainer.device) - start), "images/s"))
+    return rows
+
+
+def main(
+    config: Path = CONFIG,
+    overrides: Optional[list[str]] = OVERRIDES,
+    steps: int = typer.Option(20, min=1, help="Timed training updates, with and without cached features each."),
+    warmup: int = typer.Option(2, min=0, help="Untimed training updates before them."),
+    images: int = typer.Option(64, min=1, help="First valid images captioned (each way)."),
+    beam_size: int = typer.Option(3, min=1, help="Beam width of the captioning figures."),
+    checkpoint: Optional[Path] = typer.Option(None, help="Caption with this best.pt / last.pt of the same recipe."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the figures to this JSON file."),
+) -> None:
+    """Print the machine, model size, training and captioning images/s and peak memory of a recipe."""
+    cfg = load_config(config, overrides)
+    if not cfg.backbone.freeze:
+        raise SeqattnError("caption_speed: compares cached and uncached features of a frozen CNN; set backbone.freeze=true")
+    with tempfile.TemporaryDirectory(prefix="caption_speed-") as tmp:
+        if not any(o.split("=", 1)[0].strip() == "out_dir" for o in overrides or []):
+            cfg = dataclasses.replace(cfg, out_dir=tmp)
+        start = time.perf_counter()
+        trainer = Trainer(cfg, log=log)
+        setup = time.perf_counter() - start
+        model, vocab = trainer.model, trainer.tgt_tok
+        if checkpoint is not None:
+            model, saved, _, vocab = load_model(checkpoint, trainer.device)
+            if saved.model != cfg.model or saved.backbone != cfg.backbone:
+                raise SeqattnError(f"{checkpoint}: its model or backbone section differs from {config}; pass its recipe")
+        n_params = sum(p.numel() for p in trainer.model.parameters())
+        trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
+        rows = machine(trainer) + [("parameters", n_params, ""), ("trainable_parameters", trainable, ""),
+                                   ("setup_seconds", setup, "s (reading, vocabulary, CNN over uncached images)")]
+        rows += train_speed(trainer, steps, warmup, "cached")
+        task = trainer.task
+        trainer.train_data = task.pairs(task.train_data.split, None, task.train_data.L, train_mode=True)
+        rows += train_speed(trainer, steps, warmup, "uncached")
+        search = dataclasses.replace(cfg.search, beam_size=beam_size, nbest=1, sampling=False)
+        rows += caption_speed(Captioner(model, vocab, search, trainer.device), trainer, images)
+        rows += memory(trainer.device)
+        rows.append(("checkpoint", str(checkpoint) if checkpoint else None, ""))
+        if checkpoint is None:
+            rows.append(("note", UNTRAINED, ""))
+    for key, value, unit in rows:
+        print(f"{key:<32} {f'{value:.1f}' if isinstance(value, float) else value} {unit}".rstrip())
+    if json_out is not None:
+        json_out.write_text(json.dumps({key: value for key, value, _ in rows}, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    app.command()(user_errors(main))
+    app()

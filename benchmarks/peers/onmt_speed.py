@@ -1,0 +1,237 @@
+"""OpenNMT-py and CTranslate2 on seqattn's Transformer benchmark (Multi30k En->De), same data and model.
+
+    benchmarks/peers/.venv/bin/python benchmarks/peers/onmt_speed.py --warmup 20 --steps 100 --sentences 1000 \
+        --threads 2 [--ours seqattn.json] [--json peers.json]
+
+1. Encodes Multi30k to pieces with seqattn's joint sentencepiece model (training pairs filtered as
+   seqattn does, by max_len and max_ratio of data/multi30k.yaml) and writes the shared vocabulary.
+2. Trains OpenNMT-py (transformer.yaml) for --warmup + --steps updates of --batch-tokens; target
+   tokens/s and sentences/s come from OpenNMT-py's own per-report counts over the steps after the
+   warm-up; peak RSS is that of the onmt_train process.
+3. Decodes the first --sentences of test2016 with beam 5 (batches of 64, length penalty and length
+   cap from the recipe's search section) by onmt_translate, and by CTranslate2 after converting the
+   checkpoint (ct2_convert.py, ct2_decode.py), each in its own process.
+Prints the machine, the versions and one table (with seqattn's figures when --ours names the JSON
+written by `benchmarks/nmt_speed.py --json`). Each figure comes from the tools' own clocks.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+import time
+from importlib.metadata import version
+from pathlib import Path
+from typing import NoReturn
+
+import sentencepiece as spm
+import yaml
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+BIN = Path(sys.executable).parent  # the peers venv's scripts
+SPECIALS = ["<pad>", "<unk>", "<s>", "</s>"]  # seqattn's ids 0..3; OpenNMT-py adds its own
+DATA = yaml.safe_load((REPO / "data/multi30k.yaml").read_text(encoding="utf-8"))  # max_len, max_ratio
+SEARCH = yaml.safe_load((REPO / "recipes/vaswani2017/transformer.yaml").read_text(encoding="utf-8"))["search"]
+# OpenNMT-py's report line: "Step 40/  120; ...; sents:  1234; bsz: 3563/3012/97; 1510/1276 tok/s; ..."
+REPORT = re.compile(r"Step\s+(\d+)/\s*\d+;.*?sents:\s*(\d+); bsz:\s*(\d+)/\s*(\d+)/\s*\d+;\s*(\d+)/\s*(\d+) tok/s")
+Row = tuple[str, str, dict[str, object]]  # key, unit, {tool: value}
+
+
+def fail(message: str) -> NoReturn:
+    raise SystemExit(f"onmt_speed: {message}")
+
+
+def cpu_model() -> str:
+    names = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+             if line.startswith("model name")]
+    return names[0] if names else "unknown"
+
+
+def read_lines(path: Path) -> list[str]:
+    if not path.is_file():
+        fail(f"{path}: not found; pass --data (the folder holding Multi30k's train/test files)")
+    with path.open(encoding="utf-8", newline="") as f:  # lines split at "\n" only, as seqattn reads them
+        return [line.rstrip("\r\n") for line in f]
+
+
+def write_pieces(path: Path, pieces: list[list[str]]) -> None:
+    path.write_text("".join(" ".join(p) + "\n" for p in pieces), encoding="utf-8")
+
+
+def prepare(work: Path, sp_path: Path, data: Path, sentences: int) -> int:
+    """Write train.{en,de}.sp, test.en.sp and vocab.txt into `work` -> the decoding length cap."""
+    if not sp_path.is_file():
+        fail(f"{sp_path}: sentencepiece model not found; run seqattn on recipes/vaswani2017/transformer.yaml "
+             "first or pass --spm")
+    sp = spm.SentencePieceProcessor(model_file=str(sp_path))
+    if [sp.id_to_piece(i) for i in range(4)] != SPECIALS:
+        fail(f"{sp_path}: ids 0..3 are not {' '.join(SPECIALS)}; pass seqattn's spm.model")
+    src, tgt = (sp.encode(read_lines(data / f"train.{lang}"), out_type=str) for lang in ("en", "de"))
+    max_len, max_ratio = DATA["max_len"], DATA["max_ratio"]
+    keep = [i for i, (s, t) in enumerate(zip(src, tgt)) if 0 < len(s) <= max_len and 0 < len(t) <= max_len
+            and max(len(s), len(t)) <= max_ratio * min(len(s), len(t))]
+    write_pieces(work / "train.en.sp", [src[i] for i in keep])
+    write_pieces(work / "train.de.sp", [tgt[i] for i in keep])
+    test = sp.encode(read_lines(data / "test_2016_flickr.en")[:sentences], out_type=str)
+    write_pieces(work / "test.en.sp", test)
+    (work / "vocab.txt").write_text("".join(sp.id_to_piece(i) + "\n" for i in range(4, len(sp))), encoding="utf-8")
+    print(f"data: {len(keep)} of {len(src)} training pairs kept, {len(test)} test sentences, "
+          f"vocabulary {len(sp)}", flush=True)
+    # seqattn caps each output at int(a * (|x| + EOS) + b) tokens, EOS included; the peers take one cap
+    return int(SEARCH["max_len_a"] * (max(map(len, test)) + 1) + SEARCH["max_len_b"])
+
+
+def run(cmd: list[str], work: Path, log: Path, threads: int) -> tuple[float, float]:
+    """Run `cmd` in `work` with its output in `log` -> (wall seconds, peak RSS MiB of the process)."""
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
+               TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD="1")  # OpenNMT-py 3.5.1 checkpoints pickle its options
+    start = time.perf_counter()
+    with log.open("w") as out:
+        proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=out, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        fail(f"{Path(cmd[0]).name} exited with {proc.returncode}; see {log}")
+    return time.perf_counter() - start, usage.ru_maxrss / 1024
+
+
+def train(work: Path, args: argparse.Namespace) -> tuple[Path, list[Row]]:
+    """OpenNMT-py training; throughput over the reports after the warm-up steps."""
+    every = math.gcd(args.warmup, args.steps)
+    total = args.warmup + args.steps
+    cmd = [str(BIN / "onmt_train"), "-config", str(HERE / "transformer.yaml"), "-train_steps", str(total),
+           "-batch_size", str(args.batch_tokens), "-report_every", str(every), "-save_model", "model",
+           "-save_checkpoint_steps", str(total), "-seed", "1234", "-overwrite"]
+    seconds, rss = run(cmd, work, work / "train.log", args.threads)
+    tokens = sents = elapsed = 0.0
+    for match in REPORT.finditer((work / "train.log").read_text(encoding="utf-8")):
+        step, n_sents, _, tgt_per_batch, _, tgt_per_s = map(int, match.groups())
+        if step > args.warmup:  # each report covers the `every` steps before it
+            tokens += tgt_per_batch * every
+            sents += n_sents
+            elapsed += tgt_per_batch * every / tgt_per_s
+    if not elapsed:
+        fail(f"no training report after step {args.warmup} in {work / 'train.log'}")
+    params = re.search(r"number of parameters: (\d+)", (work / "train.log").read_text(encoding="utf-8"))
+    rows = [("parameters", "", {"onmt": int(params.group(1)) if params else None}),
+            ("train_batch_tokens", "tokens per batch: sentences x max(src, tgt+2) padded", {"onmt": args.batch_tokens}),
+            ("train_steps", f"updates timed after {args.warmup} warm-up", {"onmt": args.steps}),
+            ("train_ms_per_step", "ms", {"onmt": 1000 * elapsed / args.steps}),
+            ("train_tgt_tokens_per_s", "target tokens/s, EOS in, padding out", {"onmt": tokens / elapsed}),
+            ("train_sentences_per_s", "sentences/s", {"onmt": sents / elapsed}),
+            ("train_process_s", "s, onmt_train start to exit", {"onmt": seconds}),
+            ("train_peak_rss_mib", "MiB, training process", {"onmt": rss})]
+    return work / f"model_step_{total}.pt", rows
+
+
+def output_stats(hyp: Path, max_len: int) -> tuple[int, int]:
+    """(output tokens with an EOS for each finished sentence, sentences cut at the cap)."""
+    lengths = [len(line.split()) for line in hyp.read_text(encoding="utf-8").splitlines()]
+    cut = sum(n >= max_len - 1 for n in lengths)  # the cap counts EOS; a cut output has no EOS
+    return sum(lengths) + len(lengths) - cut, cut
+
+
+def decode_rows(tool: str, sentences: int, seconds: float, hyp: Path, max_len: int, rss: float) -> list[Row]:
+    tokens, cut = output_stats(hyp, max_len)
+    return [("beam5_sentences_per_s", "sentences/s", {tool: sentences / seconds}),
+            ("beam5_tgt_tokens_per_s", "output tokens/s, EOS in", {tool: tokens / seconds}),
+            ("beam5_cut_at_max_len", f"sentences at the cap of {max_len} tokens", {tool: cut}),
+            ("beam5_mean_output_len", "tokens/sentence, EOS in", {tool: tokens / sentences}),
+            ("decode_peak_rss_mib", "MiB, decoding process", {tool: rss})]
+
+
+def decode_onmt(work: Path, model: Path, args: argparse.Namespace, max_len: int) -> list[Row]:
+    cmd = [str(BIN / "onmt_translate"), "-model", str(model), "-src", "test.en.sp", "-output", "onmt.hyp",
+           "-beam_size", "5", "-batch_size", str(SEARCH["batch_size"]), "-batch_type", "sents", "-max_length", str(max_len - 1),
+           "-max_length_ratio", "0", "-length_penalty", "wu", "-alpha", str(SEARCH["alpha"]), "-report_time", "-gpu", "-1"]
+    _, rss = run(cmd, work, work / "translate.log", args.threads)
+    found = re.search(r"Average translation time \(ms\): ([\d.]+)", (work / "translate.log").read_text(encoding="utf-8"))
+    if not found:
+        fail(f"no 'Average translation time' in {work / 'translate.log'}")
+    n = len((work / "test.en.sp").read_text(encoding="utf-8").splitlines())
+    return decode_rows("onmt", n, n * float(found.group(1)) / 1000, work / "onmt.hyp", max_len, rss)
+
+
+def decode_ct2(work: Path, model: Path, args: argparse.Namespace, max_len: int) -> list[Row]:
+    run([sys.executable, str(HERE / "ct2_convert.py"), str(model), "ct2"], work, work / "convert.log", args.threads)
+    cmd = [sys.executable, str(HERE / "ct2_decode.py"), "ct2", "test.en.sp", "ct2.hyp", "--threads", str(args.threads),
+           "--beam", "5", "--batch", str(SEARCH["batch_size"]), "--max-len", str(max_len - 1), "--length-penalty", str(SEARCH["alpha"])]
+    _, rss = run(cmd, work, work / "ct2.log", args.threads)
+    result = json.loads((work / "ct2.log").read_text(encoding="utf-8").splitlines()[-1])
+    return decode_rows("ct2", result["sentences"], result["seconds"], work / "ct2.hyp", max_len, rss)
+
+
+def merge(rows: list[Row]) -> dict[str, tuple[str, dict[str, object]]]:
+    table: dict[str, tuple[str, dict[str, object]]] = {}
+    for key, unit, values in rows:
+        table.setdefault(key, (unit, {}))[1].update(values)
+    return table
+
+
+def ours(path: Path | None) -> list[Row]:
+    """seqattn's figures from `nmt_speed.py --json`, under the same keys (its RSS covers the whole run)."""
+    if path is None:
+        return []
+    if not path.is_file():
+        fail(f"--ours {path}: not found; write it with benchmarks/nmt_speed.py ... --json {path}")
+    figures = json.loads(path.read_text(encoding="utf-8"))
+    keys = ["parameters", "train_batch_tokens", "train_steps", "train_ms_per_step", "train_tgt_tokens_per_s", "train_sentences_per_s",
+            "beam5_sentences_per_s", "beam5_tgt_tokens_per_s", "beam5_cut_at_max_len"]
+    rows = [(k, "", {"seqattn": figures[k]}) for k in keys if k in figures]
+    rows.append(("train_peak_rss_mib", "", {"seqattn": figures.get("peak_rss_mib")}))
+    return rows
+
+
+def show(value: object) -> str:
+    return "-" if value is None else f"{value:.1f}" if isinstance(value, float) else str(value)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=100, help="Timed training updates after the warm-up.")
+    parser.add_argument("--warmup", type=int, default=20, help="Untimed updates first; reports come every gcd(warmup, steps).")
+    parser.add_argument("--sentences", type=int, default=1000, help="First test2016 sentences decoded.")
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads for torch and CTranslate2.")
+    parser.add_argument("--batch-tokens", type=int, default=4096, help="OpenNMT-py batch_size in tokens.")
+    parser.add_argument("--spm", type=Path, default=REPO / "runs/vaswani2017/transformer/spm.model",
+                        help="seqattn's joint sentencepiece model.")
+    parser.add_argument("--data", type=Path, default=Path(os.environ.get("SEQATTN_DATA_ROOT", REPO.parent / "shared/data")) / "multi30k",
+                        help="Multi30k folder (train.*, test_2016_flickr.*).")
+    parser.add_argument("--work", type=Path, default=HERE / "work", help="Scratch folder (data, logs, checkpoints).")
+    parser.add_argument("--ours", type=Path, help="JSON from benchmarks/nmt_speed.py --json, shown beside the peers.")
+    parser.add_argument("--json", type=Path, help="Also write the table to this JSON file.")
+    args = parser.parse_args()
+    if min(args.steps, args.sentences, args.threads, args.batch_tokens) < 1 or args.warmup < 0:
+        fail("--steps, --sentences, --threads and --batch-tokens must be >= 1, --warmup >= 0")
+
+    args.work.mkdir(parents=True, exist_ok=True)
+    max_len = prepare(args.work, args.spm, args.data, args.sentences)
+    model, rows = train(args.work, args)
+    print(f"trained: {model}", flush=True)
+    rows += decode_onmt(args.work, model, args, max_len)
+    rows += decode_ct2(args.work, model, args, max_len)
+    rows += ours(args.ours)
+
+    machine = [("cpu", cpu_model()), ("logical_cores", os.cpu_count()), ("threads", args.threads),
+               ("python", sys.version.split()[0])]
+    machine += [(name, version(name)) for name in ("torch", "OpenNMT-py", "ctranslate2", "sentencepiece")]
+    for key, value in machine:
+        print(f"{key:<24} {value}")
+    table = merge(rows)
+    tools = [t for t in ("seqattn", "onmt", "ct2") if any(t in v for _, v in table.values())]
+    names = {"seqattn": "seqattn", "onmt": "OpenNMT-py", "ct2": "CTranslate2"}
+    print(f"\n{'':<24}" + "".join(f"{names[t]:>13}" for t in tools) + "  unit")
+    for key, (unit, values) in table.items():
+        print(f"{key:<24}" + "".join(f"{show(values.get(t)):>13}" for t in tools) + f"  {unit}")
+    if args.json is not None:
+        out = {"machine": dict(machine), "figures": {k: {"unit": u, **v} for k, (u, v) in table.items()}}
+        args.json.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

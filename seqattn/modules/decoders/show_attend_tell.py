@@ -1,0 +1,88 @@
+"""LSTM decoder attending over an image's annotation vectors (Xu et al. 2015, sec. 3.1.2 and 4).
+
+With annotations a_1..a_L and the previous hidden state h_{t-1}, every step computes
+
+    e_ti = f_att(a_i, h_{t-1}),  alpha_t = softmax(e_t)              (eq. 4, 5)
+    z_t = beta_t * phi(a, alpha_t),  beta_t = sigmoid(f_beta(h_{t-1}))  (sec. 4.2.1, with `gate`)
+    h_t, c_t = LSTM([E y_{t-1}; z_t], (h_{t-1}, c_{t-1}))              (eq. 1-3)
+    p(y_t) ∝ exp(L_o(E y_{t-1} + L_h h_t + L_z z_t))                    (eq. 7, deep output)
+
+phi is the expected context sum_i alpha_ti a_i (soft attention, eq. 13) or, for the rows
+`forward` is told to sample, the annotation a_{s_t} at a location s_t ~ Multinoulli(alpha_t)
+(hard attention, eq. 8-9). `step` (search) always uses the expected context.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from seqattn.models.base import State
+from seqattn.modules.attention import Attention
+
+
+class ShowAttendTellDecoder(nn.Module):
+    def __init__(
+        self, vocab_size: int, emb_dim: int, hidden_dim: int, annotation_dim: int, pad_id: int,
+        dropout: float, attention: Attention, gate: bool,
+    ) -> None:
+        super().__init__()
+        self.attention = attention  # f_att
+        self.embed = nn.Embedding(vocab_size, emb_dim, padding_idx=pad_id)  # E
+        self.dropout = nn.Dropout(dropout)
+        # c_0 = f_init,c(mean_i a_i), h_0 = f_init,h(mean_i a_i) (sec. 3.1.2)
+        self.f_init_c = nn.Linear(annotation_dim, hidden_dim)
+        self.f_init_h = nn.Linear(annotation_dim, hidden_dim)
+        self.f_beta = nn.Linear(hidden_dim, 1) if gate else None
+        self.cell = nn.LSTMCell(emb_dim + annotation_dim, hidden_dim)
+        self.L_h = nn.Linear(hidden_dim, emb_dim)
+        self.L_z = nn.Linear(annotation_dim, emb_dim)
+        self.L_o = nn.Linear(emb_dim, vocab_size)
+
+    def init_state(self, a: Tensor, mask: Tensor) -> State:
+        """Annotations a [B, L, D], mask [B, L] -> state: h, c [B, H] and the attention memory."""
+        a_mean = (a * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True)  # [B, D]
+        keys, values = self.attention.precompute(a, a)  # [B, L, A], [B, L, D]
+        return {
+            "h": self.f_init_h(a_mean).tanh(), "c": self.f_init_c(a_mean).tanh(),
+            "keys": keys, "values": values, "mask": mask,
+        }
+
+    def recur(self, y_emb: Tensor, state: State, sampled: Tensor | None) -> tuple[Tensor, Tensor, Tensor | None, State]:
+        """E y_{t-1} [B, E] -> z_t [B, D], alpha_t [B, L], the locations s_t [B] drawn for every row
+        (used in the rows `sampled` [B] marks; None when no row samples), the state after step t."""
+        expected, alpha = self.attention(state["h"], state["keys"], state["values"], state["mask"])  # [B, D], [B, L]
+        if sampled is None:
+            z, s = expected, None
+        else:
+            s = torch.multinomial(alpha.detach().float(), 1).squeeze(1)  # s_t ~ Multinoulli(alpha_t), [B]
+            a_s = state["values"][torch.arange(s.size(0), device=s.device), s]  # a_{s_t} [B, D]
+            z = torch.where(sampled.unsqueeze(-1), a_s, expected)
+        if self.f_beta is not None:
+            z = torch.sigmoid(self.f_beta(state["h"])) * z  # beta_t in (0, 1)
+        h, c = self.cell(torch.cat([y_emb, z], dim=-1), (state["h"], state["c"]))
+        return z, alpha, s, {**state, "h": h, "c": c}
+
+    def logits(self, y_emb: Tensor, h: Tensor, z: Tensor) -> Tensor:
+        """Deep output (eq. 7): L_o(E y_{t-1} + L_h h_t + L_z z_t) on [..., *] inputs."""
+        return self.L_o(self.dropout(y_emb + self.L_h(h) + self.L_z(z)))
+
+    def step(self, y_prev: Tensor, state: State) -> tuple[Tensor, Tensor, State]:
+        y_emb = self.embed(y_prev)  # [B, E]
+        z, alpha, _, state = self.recur(y_emb, state, None)
+        return self.logits(y_emb, state["h"], z).float().log_softmax(-1), alpha, state
+
+    def forward(
+        self, tgt_in: Tensor, state: State, sampled: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor, Tensor | None]:
+        """Teacher forcing over tgt_in [B, T]; the rows `sampled` [B] marks use hard attention
+        -> logits [B, T, V], alpha [B, T, L], locations s [B, T] (None without `sampled`)."""
+        y_emb = self.embed(tgt_in)  # [B, T, E]
+        h_all, z_all, alphas, locations = [], [], [], []
+        for t in range(tgt_in.size(1)):
+            z, alpha, s, state = self.recur(y_emb[:, t], state, sampled)
+            h_all.append(state["h"])
+            z_all.append(z)
+            alphas.append(alpha)
+            locations.append(s)
+        logits = self.logits(y_emb, torch.stack(h_all, 1), torch.stack(z_all, 1))  # [B, T, V]
+        return logits, torch.stack(alphas, 1), None if sampled is None else torch.stack(locations, 1)

@@ -1,0 +1,94 @@
+"""The captioning task end to end: feature cache, training through the shared trainer, resuming,
+loading a checkpoint and captioning image files with the shared search."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from seqattn.captioner import Captioner
+from seqattn.config import load_config
+from seqattn.errors import SeqattnError
+from seqattn.tasks import CaptioningTask
+from seqattn.training import Trainer
+from seqattn.training.checkpoint import load_model
+
+
+def caption_config(data: Path, out: Path, *overrides: str):
+    """A tiny Show-Attend-Tell on a frozen, randomly initialised ResNet-18 at 64 pixels, 2x2 grid."""
+    return load_config(None, [
+        f"out_dir={out}", f"captions.root={data.parent}", f"captions.dataset={data.name}",
+        "captions.splits={train: Flickr_8k.trainImages.txt, valid: Flickr_8k.devImages.txt}", "captions.min_count=3",
+        "backbone.name=resnet18", "backbone.image_size=64", "backbone.grid=2",
+        "model.arch=show-attend-tell", "model.emb_dim=16", "model.hidden_dim=24", "model.attention_dim=16",
+        "model.dropout=0.0", "train.batch_tokens=200", "train.lr=0.003", "train.valid_every=4", "train.log_every=2",
+        "train.progress=false", "train.schedule=constant", "search.beam_size=2", "search.max_len_a=0",
+        "search.max_len_b=6", *overrides,
+    ])
+
+
+def quiet(*_: object) -> None:
+    pass
+
+
+def test_frozen_features_are_cached_once(tiny_flickr: Path, tmp_path: Path) -> None:
+    messages: list[str] = []
+    first = CaptioningTask(caption_config(tiny_flickr, tmp_path), log=messages.append)
+    assert first.train_data.grids.shape == (12, 4, 512) and first.valid_data.grids.shape == (4, 4, 512)
+    assert len(first.train_data) == 60  # 5 captions an image
+    assert sum("running resnet18" in m for m in messages) == 2
+    messages.clear()
+    again = CaptioningTask(caption_config(tiny_flickr, tmp_path), log=messages.append)
+    assert sum("from" in m and "annotation grids" in m for m in messages) == 2
+    assert torch.equal(first.train_data.grids, again.train_data.grids)
+    # another image size is another cache entry, never a stale read
+    other = CaptioningTask(caption_config(tiny_flickr, tmp_path, "backbone.image_size=32"), log=quiet)
+    assert len(list((tmp_path / "features").glob("train-*.pt"))) == 2 and other.train_data.grids.shape == (12, 4, 512)
+
+
+def test_caption_search_needs_max_len_a_zero(tiny_flickr: Path, tmp_path: Path) -> None:
+    with pytest.raises(SeqattnError, match="search.max_len_a"):
+        CaptioningTask(caption_config(tiny_flickr, tmp_path, "search.max_len_a=1.5"), log=quiet)
+
+
+@pytest.mark.parametrize("attend", ["soft", "hard"])
+def test_resumed_caption_training_equals_uninterrupted(tiny_flickr: Path, tmp_path: Path, attend: str) -> None:
+    """Hard attention draws samples and moves its baseline: both must resume exactly."""
+    opts = (f"model.attend={attend}", "backbone.cache_dir=" + str(tmp_path / "cache"))
+    whole = Trainer(caption_config(tiny_flickr, tmp_path / "whole", "train.max_steps=7", *opts), log=quiet)
+    whole.train()
+    first = Trainer(caption_config(tiny_flickr, tmp_path / "split", "train.max_steps=3", *opts), log=quiet)
+    first.train()
+    resumed = Trainer(caption_config(tiny_flickr, tmp_path / "split", "train.max_steps=7", *opts), resume=True,
+                      log=quiet)
+    resumed.train()
+    for (name, a), b in zip(whole.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_checkpoint_captions_image_files_like_cached_grids(tiny_flickr: Path, tmp_path: Path) -> None:
+    """A trained checkpoint reloads with its CNN; captioning the files equals captioning the cached grids."""
+    trainer = Trainer(caption_config(tiny_flickr, tmp_path, "train.max_steps=8"), log=quiet)
+    trainer.train()
+    assert (tmp_path / "best.pt").is_file() and trainer.progress.best_bleu >= 0
+    model, cfg, src_tok, vocab = load_model(tmp_path / "best.pt")
+    assert src_tok is None and len(vocab) == len(trainer.tgt_tok)
+    captioner = Captioner(model, vocab, cfg.search, torch.device("cpu"))
+    valid = trainer.valid_data
+    from_files = captioner.caption_images(valid.split.images, cfg.backbone.image_size)
+    from_grids = captioner.caption_annotations(valid.grids)
+    for a, b in zip(from_files, from_grids):
+        assert a[0].tokens == b[0].tokens and a[0].score == pytest.approx(b[0].score, abs=1e-2)
+        assert a[0].alpha.shape == (len(a[0].tokens) + int(a[0].finished), 4)
+
+
+def test_trained_backbone_gets_images_and_gradients(tiny_flickr: Path, tmp_path: Path) -> None:
+    """backbone.freeze=false: batches carry transformed images and the CNN learns."""
+    trainer = Trainer(caption_config(tiny_flickr, tmp_path, "backbone.freeze=false", "backbone.image_size=32",
+                                     "train.max_steps=1", "train.valid_every=100"), log=quiet)
+    batch = trainer.train_data.batch(trainer.train_data.batches(200, shuffle=False)[0], trainer.tgt_tok)
+    assert batch.src.shape[1:] == (3, 32, 32) and batch.src_mask.shape[1] == 4
+    before = trainer.model.backbone.trunk.conv1.weight.clone()
+    trainer.train()
+    assert not torch.equal(before, trainer.model.backbone.trunk.conv1.weight)
