@@ -17,6 +17,7 @@ app = typer.Typer(
 
 CONFIG = typer.Argument(..., help="YAML recipe, e.g. recipes/bahdanau2015/rnnsearch.yaml.")
 OVERRIDES = typer.Argument(None, help="Dotted overrides of the recipe, e.g. train.lr=0.0005 out_dir=runs/x.")
+RESUME = typer.Option(False, "--resume", help="Continue exactly from OUT_DIR/last.pt.")
 
 # search options `translate` and `caption` share; None keeps the recipe's search section
 BEAM_SIZE = typer.Option(None, help="Beam width (1 = greedy). Default: the recipe's search.beam_size.")
@@ -82,7 +83,7 @@ def preprocess(config: Path = CONFIG, overrides: Optional[list[str]] = OVERRIDES
 def train(
     config: Path = CONFIG,
     overrides: Optional[list[str]] = OVERRIDES,
-    resume: bool = typer.Option(False, "--resume", help="Continue exactly from OUT_DIR/last.pt."),
+    resume: bool = RESUME,
 ) -> None:
     """Train a model; validates every train.valid_every steps and keeps OUT_DIR/best.pt by BLEU."""
     from seqattn.config import load_config
@@ -96,7 +97,7 @@ def train(
 def classify(
     config: Path = CONFIG,
     overrides: Optional[list[str]] = OVERRIDES,
-    resume: bool = typer.Option(False, "--resume", help="Continue exactly from OUT_DIR/last.pt."),
+    resume: bool = RESUME,
 ) -> None:
     """The backbone check: train the recipe's backbone as a CIFAR-10 classifier; test accuracy after
     every epoch, OUT_DIR/best.pt by it, and a one-line summary."""

@@ -13,17 +13,15 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
-import tempfile
 import time
 from pathlib import Path
 from typing import Optional
 
 import typer
-from nmt_speed import UNTRAINED, Row, clock, machine, memory
+from nmt_speed import JSON_OUT, UNTRAINED, Row, clock, machine, memory, recipe
 
 from cli import CONFIG, OVERRIDES, log, user_errors
 from seqattn.captioner import Captioner
-from seqattn.config import load_config
 from seqattn.errors import SeqattnError
 from seqattn.training import Trainer, load_model
 
@@ -66,22 +64,21 @@ def main(
     images: int = typer.Option(64, min=1, help="First valid images captioned (each way)."),
     beam_size: int = typer.Option(3, min=1, help="Beam width of the captioning figures."),
     checkpoint: Optional[Path] = typer.Option(None, help="Caption with this best.pt / last.pt of the same recipe."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the figures to this JSON file."),
+    json_out: Optional[Path] = JSON_OUT,
 ) -> None:
     """Print the machine, model size, training and captioning images/s and peak memory of a recipe."""
-    cfg = load_config(config, overrides)
-    if not cfg.backbone.freeze:
-        raise SeqattnError("caption_speed: compares cached and uncached features of a frozen CNN; set backbone.freeze=true")
-    with tempfile.TemporaryDirectory(prefix="caption_speed-") as tmp:
-        if not any(o.split("=", 1)[0].strip() == "out_dir" for o in overrides or []):
-            cfg = dataclasses.replace(cfg, out_dir=tmp)
+    with recipe(config, overrides, "caption_speed-") as cfg:
+        if not cfg.backbone.freeze:
+            raise SeqattnError("caption_speed: compares cached and uncached features of a frozen CNN; "
+                               "set backbone.freeze=true")
         start = time.perf_counter()
         trainer = Trainer(cfg, log=log)
         setup = time.perf_counter() - start
         model, vocab = trainer.model, trainer.tgt_tok
         if checkpoint is not None:
             model, saved, _, vocab = load_model(checkpoint, trainer.device)
-            if saved.model != cfg.model or saved.backbone != cfg.backbone:
+            same_backbone = dataclasses.replace(saved.backbone, cache_dir=cfg.backbone.cache_dir) == cfg.backbone
+            if saved.model != cfg.model or not same_backbone:
                 raise SeqattnError(f"{checkpoint}: its model or backbone section differs from {config}; pass its recipe")
         n_params = sum(p.numel() for p in trainer.model.parameters())
         trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)

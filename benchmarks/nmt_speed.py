@@ -1,13 +1,18 @@
-"""Speed of one recipe on Multi30k: training throughput, greedy and beam-5 decoding, peak memory.
+"""Speed of one recipe on Multi30k: training throughput and MFU, greedy and beam-5 decoding, peak memory.
 
     python benchmarks/nmt_speed.py recipes/bahdanau2015/rnnsearch.yaml train.threads=1 --steps 30 --json speed.json
 
 Training runs the real `Trainer.update` step; decoding runs `Translator` over the first test
-sentences. Without --checkpoint the model is untrained, so its decoding figures are not
+sentences. MFU: the FLOPs per target token of the training step (torch's FlopCounterMode over the
+warm-up updates: matmuls, convolutions and attention, forward and backward; it leaves out torch's
+fused CPU attention kernel, under 1% of a Transformer step at Multi30k lengths) times the timed
+target tokens per second, as a share of the measured peak of a 2048 x 2048 matmul in the training
+precision on the same threads. Without --checkpoint the model is untrained, so its decoding figures are not
 representative. The run works in a temporary out_dir unless an `out_dir=...` override is given.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import json
@@ -17,13 +22,14 @@ import resource
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 import torch
 import typer
+from torch.utils.flop_counter import FlopCounterMode
 
 from cli import CONFIG, OVERRIDES, log, user_errors
-from seqattn.config import load_config
+from seqattn.config import Config, load_config
 from seqattn.data import Tokenizer, load_split
 from seqattn.errors import SeqattnError
 from seqattn.models import Seq2Seq
@@ -31,6 +37,7 @@ from seqattn.training import Trainer, load_model, resolve_device
 from seqattn.translator import Translator
 
 Row = tuple[str, Any, str]  # key, value, unit
+JSON_OUT = typer.Option(None, "--json", help="Also write the figures to this JSON file.")
 UNTRAINED = ("untrained model: decoding tends to run to the maximum length, so its speed is not "
              "representative; pass --checkpoint")
 
@@ -61,23 +68,46 @@ def machine(trainer: Trainer) -> list[Row]:
                    ("decode_precision", "float32", "")]
 
 
+def matmul_peak(device: torch.device, dtype: torch.dtype, n: int = 2048, repeat: int = 10) -> float:
+    """FLOP/s of an n x n matmul (2 n^3 FLOPs) in `dtype`, the best of `repeat` timings."""
+    a, b = (torch.randn(n, n, device=device).to(dtype) for _ in range(2))
+    a @ b  # warm-up
+    best = float("inf")
+    for _ in range(repeat):
+        start = clock(device)
+        a @ b
+        best = min(best, clock(device) - start)
+    return 2 * n**3 / best
+
+
 def train_speed(trainer: Trainer, steps: int, warmup: int) -> list[Row]:
-    """Target tokens and sentences per second over `steps` updates after `warmup` untimed ones."""
+    """Target tokens and sentences per second over `steps` updates after `warmup` untimed ones, whose
+    FLOPs per target token give the achieved FLOP/s and MFU."""
     t = trainer.cfg.train
     batches = itertools.cycle(trainer.train_data.batches(t.batch_tokens, shuffle=True, seed=t.seed))
-    for ids in itertools.islice(batches, warmup):
-        trainer.update(ids)
+    counter, counted = FlopCounterMode(display=False), 0
+    with counter:
+        for ids in itertools.islice(batches, max(warmup, 1)):
+            counted += trainer.update(ids)[1]
+    flops_per_token = counter.get_total_flops() / counted
     tokens = sentences = 0
     start = clock(trainer.device)
     for ids in itertools.islice(batches, steps):
         tokens += trainer.update(ids)[1]
         sentences += len(ids)
     seconds = clock(trainer.device) - start
+    achieved = flops_per_token * tokens / seconds
+    dtype = trainer.amp_dtype or torch.float32
+    peak = matmul_peak(trainer.device, dtype)
     return [("train_batch_tokens", t.batch_tokens, "target tokens per batch, padding included"),
-            ("train_steps", steps, f"updates timed after {warmup} warm-up"),
+            ("train_steps", steps, f"updates timed after {max(warmup, 1)} warm-up"),
             ("train_ms_per_step", 1000 * seconds / steps, "ms"),
             ("train_tgt_tokens_per_s", tokens / seconds, "tokens/s"),
-            ("train_sentences_per_s", sentences / seconds, "sentences/s")]
+            ("train_sentences_per_s", sentences / seconds, "sentences/s"),
+            ("train_mflop_per_tgt_token", flops_per_token / 1e6, "MFLOP (forward + backward)"),
+            ("train_gflop_per_s", achieved / 1e9, "GFLOP/s"),
+            ("matmul_peak_gflop_per_s", peak / 1e9, f"GFLOP/s (2048^2 {str(dtype).removeprefix('torch.')} matmul)"),
+            ("train_mfu", 100 * achieved / peak, "% of the matmul peak")]
 
 
 def decode_speed(
@@ -107,6 +137,16 @@ def memory(device: torch.device) -> list[Row]:
     return rows
 
 
+@contextlib.contextmanager
+def recipe(config: Path, overrides: Optional[list[str]], prefix: str) -> Iterator[Config]:
+    """The recipe with its overrides, working in a temporary out_dir unless `out_dir=...` is given."""
+    cfg = load_config(config, overrides)
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        if not any(o.split("=", 1)[0].strip() == "out_dir" for o in overrides or []):
+            cfg = dataclasses.replace(cfg, out_dir=tmp)
+        yield cfg
+
+
 def main(
     config: Path = CONFIG,
     overrides: Optional[list[str]] = OVERRIDES,
@@ -114,13 +154,10 @@ def main(
     warmup: int = typer.Option(3, min=0, help="Untimed training updates before them."),
     sentences: int = typer.Option(200, min=1, help="First test sentences decoded per beam size."),
     checkpoint: Optional[Path] = typer.Option(None, help="Decode with this best.pt / last.pt of the same recipe."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the figures to this JSON file."),
+    json_out: Optional[Path] = JSON_OUT,
 ) -> None:
     """Print the machine, model size, training and decoding throughput and peak memory of a recipe."""
-    cfg = load_config(config, overrides)
-    with tempfile.TemporaryDirectory(prefix="nmt_speed-") as tmp:
-        if not any(o.split("=", 1)[0].strip() == "out_dir" for o in overrides or []):
-            cfg = dataclasses.replace(cfg, out_dir=tmp)
+    with recipe(config, overrides, "nmt_speed-") as cfg:
         if checkpoint is not None:
             model, saved, src_tok, tgt_tok = load_model(checkpoint, resolve_device(cfg.train.device))
             if (saved.model, saved.subword) != (cfg.model, cfg.subword):

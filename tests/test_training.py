@@ -98,6 +98,18 @@ def test_early_stopping_after_patience(small_corpus: Path, tmp_path: Path) -> No
     assert trainer.train().step == 9
 
 
+def test_resuming_an_early_stopped_run_trains_no_further(small_corpus: Path, tmp_path: Path) -> None:
+    """Patience ran out at step 9: --resume finds the run over and leaves last.pt as it was."""
+    overrides = ("train.lr=0.0", "train.schedule=constant", "train.patience=2", "train.valid_every=3",
+                 "train.max_steps=100")
+    Trainer(tiny_config(small_corpus, tmp_path, *overrides), log=quiet).train()
+    before = (tmp_path / "last.pt").read_bytes()
+    messages: list[str] = []
+    assert Trainer(tiny_config(small_corpus, tmp_path, *overrides), resume=True, log=messages.append).train().step == 9
+    assert "no BLEU improvement in train.patience=2" in messages[-1]
+    assert (tmp_path / "last.pt").read_bytes() == before
+
+
 def test_inverse_sqrt_schedule_golden() -> None:
     factor = InverseSqrt(warmup_steps=100)
     assert [factor(s) for s in (1, 50, 100, 400)] == [0.01, 0.5, 1.0, 0.5]

@@ -184,7 +184,21 @@ def ours(path: Path | None) -> list[Row]:
             "beam5_sentences_per_s", "beam5_tgt_tokens_per_s", "beam5_cut_at_max_len"]
     rows = [(k, "", {"seqattn": figures[k]}) for k in keys if k in figures]
     rows.append(("train_peak_rss_mib", "", {"seqattn": figures.get("peak_rss_mib")}))
+    if "train_mfu" in figures:
+        rows.append(("train_mfu", "% of the matmul peak", {"seqattn": figures["train_mfu"]}))
     return rows
+
+
+def peer_mfu(table: dict[str, tuple[str, dict[str, object]]], path: Path | None) -> None:
+    """OpenNMT-py's MFU from its target tokens/s and seqattn's FLOPs per target token and matmul peak
+    (the same model and data; FLOPs counted by torch in seqattn's training step)."""
+    if path is None or "train_mfu" not in table:
+        return
+    figures = json.loads(path.read_text(encoding="utf-8"))
+    onmt = table["train_tgt_tokens_per_s"][1].get("onmt")
+    if onmt is not None:
+        flops = figures["train_mflop_per_tgt_token"] * 1e6 * float(onmt)
+        table["train_mfu"][1]["onmt"] = 100 * flops / (figures["matmul_peak_gflop_per_s"] * 1e9)
 
 
 def show(value: object) -> str:
@@ -223,6 +237,7 @@ def main() -> None:
     for key, value in machine:
         print(f"{key:<24} {value}")
     table = merge(rows)
+    peer_mfu(table, args.ours)
     tools = [t for t in ("seqattn", "onmt", "ct2") if any(t in v for _, v in table.values())]
     names = {"seqattn": "seqattn", "onmt": "OpenNMT-py", "ct2": "CTranslate2"}
     print(f"\n{'':<24}" + "".join(f"{names[t]:>13}" for t in tools) + "  unit")

@@ -11,11 +11,4 @@ for model in resnet se_resnet; do
   out=$RUNS/$model
   $SEQATTN classify recipes/hu2018_senet/$model.yaml out_dir=$out "$@" $([ -f $out/last.pt ] && echo --resume)
 done
-$PYTHON - $RUNS/resnet $RUNS/se_resnet <<'TABLE'
-import json, sys
-print("| run | backbone | test accuracy | test images | parameters | epochs | minutes |\n|---|---|---|---|---|---|---|")
-for out in sys.argv[1:]:
-    s = [r for r in map(json.loads, open(f"{out}/classify.jsonl")) if r.get("summary")][-1]
-    print(f"| {out.rsplit('/', 1)[-1]} | {s['backbone']} | {100 * s['test_accuracy']:.2f}% | {s['test_images']} "
-          f"| {s['parameters'] / 1e6:.2f} M | {s['epochs']:.2f} | {s['minutes']:.1f} |")
-TABLE
+$PYTHON recipes/classify_table.py $RUNS/resnet $RUNS/se_resnet

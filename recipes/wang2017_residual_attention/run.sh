@@ -13,11 +13,4 @@ for model in attention naive; do
   $SEQATTN classify recipes/wang2017_residual_attention/attention.yaml out_dir=$out \
     $([ $model = naive ] && echo backbone.attention_residual=false) "$@" $([ -f $out/last.pt ] && echo --resume)
 done
-$PYTHON - $RUNS/attention $RUNS/naive <<'TABLE'
-import json, sys
-print("| run | backbone | test accuracy | test images | parameters | epochs | minutes |\n|---|---|---|---|---|---|---|")
-for out in sys.argv[1:]:
-    s = [r for r in map(json.loads, open(f"{out}/classify.jsonl")) if r.get("summary")][-1]
-    print(f"| {out.rsplit('/', 1)[-1]} | {s['backbone']} | {100 * s['test_accuracy']:.2f}% | {s['test_images']} "
-          f"| {s['parameters'] / 1e6:.2f} M | {s['epochs']:.2f} | {s['minutes']:.1f} |")
-TABLE
+$PYTHON recipes/classify_table.py $RUNS/attention $RUNS/naive

@@ -17,6 +17,36 @@ from seqattn.modules.backbones import build_backbone
 from seqattn.serialization import load_checkpoint, save_checkpoint  # noqa: F401 (save_checkpoint re-exported)
 
 
+def training_state(cfg: Config, model: torch.nn.Module, optimizer: Any, scheduler: Any, scaler: Any,
+                   progress: object) -> dict[str, Any]:
+    """Everything a run needs to resume exactly: weights, optimiser, schedule, loss scaler, RNG
+    states and the progress dataclass `progress`."""
+    return {
+        "config": cfg.to_dict(),
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "scaler": scaler.state_dict(),
+        "rng": {
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        },
+        "progress": vars(progress).copy(),
+    }
+
+
+def restore_training(ckpt: dict[str, Any], model: torch.nn.Module, optimizer: Any, scheduler: Any, scaler: Any) -> None:
+    """Load a `training_state` back into the run's objects and the RNGs (progress is the caller's)."""
+    model.load_state_dict(ckpt["model"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    if scheduler is not None and ckpt["scheduler"] is not None:
+        scheduler.load_state_dict(ckpt["scheduler"])
+    scaler.load_state_dict(ckpt["scaler"])
+    torch.set_rng_state(ckpt["rng"]["torch"].cpu())
+    if ckpt["rng"]["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in ckpt["rng"]["cuda"]])
+
+
 def load_model(path: Path, device: str | torch.device = "cpu") -> tuple[Seq2Seq, Config, Tokenizer | None, Any]:
     """A trained model in eval mode with its config and the vocabularies saved beside the checkpoint
     (source None for a captioning model, whose target vocabulary may be a WordVocab)."""

@@ -36,8 +36,8 @@ from torchvision import datasets, transforms
 from seqattn.config import DEFAULT_DATA_ROOT, ClassifyConfig, Config, config_from_dict
 from seqattn.errors import SeqattnError
 from seqattn.modules.backbones import build_classifier
-from seqattn.training.checkpoint import load_checkpoint, save_checkpoint
-from seqattn.training.trainer import autocast_dtype, resolve_device
+from seqattn.training.checkpoint import load_checkpoint, restore_training, save_checkpoint, training_state
+from seqattn.training.trainer import autocast_dtype, resolve_device, run_folder
 
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)  # per-channel statistics of the 50,000 training images
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
@@ -166,13 +166,7 @@ class ClassifierTrainer:
         if cfg.backbone.freeze and cfg.backbone.pretrained == "none":
             raise SeqattnError("backbone.freeze=true with backbone.pretrained=none would train the last layer only, "
                                "on random features; set backbone.freeze=false")
-        if t.threads:
-            torch.set_num_threads(t.threads)
-        self.out = Path(cfg.out_dir)
-        if not resume and (self.out / "last.pt").exists():
-            raise SeqattnError(
-                f"{self.out / 'last.pt'} exists: pass --resume to continue that run, or choose another out_dir"
-            )
+        self.out = run_folder(cfg, resume)
         self.cfg, self.log = cfg, log
         self.device = resolve_device(t.device)
         self.amp_dtype = autocast_dtype(t.precision, self.device)
@@ -210,18 +204,7 @@ class ClassifierTrainer:
 
     # ---- checkpoints -------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
-        return {
-            "config": self.cfg.to_dict(),
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "scaler": self.scaler.state_dict(),
-            "rng": {
-                "torch": torch.get_rng_state(),
-                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-            },
-            "progress": vars(self.progress).copy(),
-        }
+        return training_state(self.cfg, self.model, self.optimizer, self.scheduler, self.scaler, self.progress)
 
     def restore(self, path: Path) -> None:
         ckpt = load_checkpoint(path, self.device)
@@ -230,13 +213,7 @@ class ClassifierTrainer:
         if (saved.backbone, saved.classify, saved.train.seed) != (ours.backbone, ours.classify, ours.train.seed):
             raise SeqattnError(f"{path}: was trained with different backbone or classify sections or train.seed; "
                                "resume with the same config or start a new out_dir")
-        self.model.load_state_dict(ckpt["model"])
-        self.optimizer.load_state_dict(ckpt["optimizer"])
-        self.scheduler.load_state_dict(ckpt["scheduler"])
-        self.scaler.load_state_dict(ckpt["scaler"])
-        torch.set_rng_state(ckpt["rng"]["torch"].cpu())
-        if ckpt["rng"]["cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all([s.cpu() for s in ckpt["rng"]["cuda"]])
+        restore_training(ckpt, self.model, self.optimizer, self.scheduler, self.scaler)
         self.progress = ClassifyProgress(**ckpt["progress"])
         self.log(f"resumed from {path} at step {self.progress.step} (epoch {self.progress.epoch})")
 

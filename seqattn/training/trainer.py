@@ -27,7 +27,7 @@ from seqattn.config import Config, config_from_dict
 from seqattn.errors import SeqattnError
 from seqattn.models.base import Seq2Seq
 from seqattn.tasks import build_task
-from seqattn.training.checkpoint import load_checkpoint, save_checkpoint
+from seqattn.training.checkpoint import load_checkpoint, restore_training, save_checkpoint, training_state
 from seqattn.training.optim import build_optimizer, build_scheduler
 
 # rank 0 alone trains the subword models and validates while the other ranks wait in a collective
@@ -89,6 +89,16 @@ class Progress:
     elapsed: float = 0.0  # seconds of training so far, across resumptions
 
 
+def run_folder(cfg: Config, resume: bool) -> Path:
+    """Set the CPU threads and give the run's out_dir, refusing to start over a run unless resuming."""
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    out = Path(cfg.out_dir)
+    if not resume and (out / "last.pt").exists():
+        raise SeqattnError(f"{out / 'last.pt'} exists: pass --resume to continue that run, or choose another out_dir")
+    return out
+
+
 class Trainer:
     """Trains one model; under torchrun there is one Trainer per process and rank 0 writes every file."""
 
@@ -96,13 +106,7 @@ class Trainer:
         t = cfg.train
         if t.accumulate < 1:
             raise SeqattnError(f"train.accumulate: {t.accumulate} is not a number of batches (1 or more)")
-        if t.threads:
-            torch.set_num_threads(t.threads)
-        self.out = Path(cfg.out_dir)
-        if not resume and (self.out / "last.pt").exists():
-            raise SeqattnError(
-                f"{self.out / 'last.pt'} exists: pass --resume to continue that run, or choose another out_dir"
-            )
+        self.out = run_folder(cfg, resume)
         device = resolve_device(t.device)
         self.amp_dtype = autocast_dtype(t.precision, device)
         self.rank, self.world_size, self.device = start_distributed(device)
@@ -145,18 +149,7 @@ class Trainer:
 
     # ---- checkpoints -------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
-        return {
-            "config": self.cfg.to_dict(),
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict() if self.scheduler else None,
-            "scaler": self.scaler.state_dict(),
-            "rng": {
-                "torch": torch.get_rng_state(),
-                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-            },
-            "progress": vars(self.progress).copy(),
-        }
+        return training_state(self.cfg, self.model, self.optimizer, self.scheduler, self.scaler, self.progress)
 
     def restore(self, path: Path) -> None:
         """Continue from a checkpoint. Under torchrun every rank loads it, RNG states included: those
@@ -169,14 +162,7 @@ class Trainer:
                 f"{path}: was trained with a different model section; resume with the same config "
                 "or start a new out_dir"
             )
-        self.model.load_state_dict(ckpt["model"])
-        self.optimizer.load_state_dict(ckpt["optimizer"])
-        if self.scheduler is not None and ckpt["scheduler"] is not None:
-            self.scheduler.load_state_dict(ckpt["scheduler"])
-        self.scaler.load_state_dict(ckpt["scaler"])
-        torch.set_rng_state(ckpt["rng"]["torch"].cpu())
-        if ckpt["rng"]["cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all([s.cpu() for s in ckpt["rng"]["cuda"]])
+        restore_training(ckpt, self.model, self.optimizer, self.scheduler, self.scaler)
         self.progress = Progress(**ckpt["progress"])
         self.log(f"resumed from {path} at step {self.progress.step} (epoch {self.progress.epoch})")
 
@@ -284,10 +270,10 @@ class Trainer:
                 if key != "step" and isinstance(value, (int, float)):
                     self.tensorboard.add_scalar(key, value, record["step"])
 
-    def validate_and_save(self) -> bool:
-        """Validate, keep the best checkpoint by BLEU, write last.pt; True when patience ran out.
+    def validate_and_save(self) -> None:
+        """Validate, keep the best checkpoint by BLEU, write last.pt.
         Rank 0 validates and writes; every rank takes its metrics, to step the LR and stop alike."""
-        p, t = self.progress, self.cfg.train
+        p = self.progress
         metrics = self.from_main(self.validate() if self.main else None)
         improved = metrics["valid_bleu"] > p.best_bleu
         p.best_bleu = max(p.best_bleu, metrics["valid_bleu"])
@@ -306,11 +292,13 @@ class Trainer:
             if improved:
                 save_checkpoint(state, self.out / "best.pt")
             save_checkpoint(state, self.out / "last.pt")
-        return bool(t.patience) and p.bad_validations >= t.patience
 
     # ---- the loop -----------------------------------------------------------------------------
     def stop_reason(self) -> str | None:
+        """Why training is over, None while it is not (checked on resuming too)."""
         p, t = self.progress, self.cfg.train
+        if t.patience and p.bad_validations >= t.patience:
+            return f"no BLEU improvement in train.patience={t.patience} validations"
         if t.max_steps and p.step >= t.max_steps:
             return f"reached train.max_steps={t.max_steps}"
         if t.max_epochs and p.epoch >= t.max_epochs:
@@ -378,9 +366,9 @@ class Trainer:
                 reason = self.stop_reason()
                 if p.step % t.valid_every == 0 or reason is not None:
                     started = time.perf_counter()
-                    if self.validate_and_save():
-                        reason = f"no BLEU improvement in train.patience={t.patience} validations"
+                    self.validate_and_save()
                     p.elapsed += time.perf_counter() - started
+                    reason = reason or self.stop_reason()
                     window_loss, window_tokens, window_start = 0.0, 0, time.perf_counter()
                 if reason is not None:
                     break
