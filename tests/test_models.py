@@ -8,6 +8,7 @@ import torch
 from seqattn.config import ModelConfig
 from seqattn.data import collate
 from seqattn.models import Seq2Seq, build_model
+from seqattn.models.base import Memory, select_state
 from seqattn.modules.attention import AdditiveAttention
 
 from helpers import assert_overfits, assert_padding_invariant
@@ -75,3 +76,16 @@ def test_unknown_architecture_is_named() -> None:
 
     with pytest.raises(SeqattnError, match="model.arch: unknown architecture 'lstm'"):
         build_model(ModelConfig(arch="lstm"), VOCAB, VOCAB, PAD, BOS, EOS)
+
+
+def test_reordering_within_sentences_leaves_the_memory_in_place() -> None:
+    """Beam reordering selects the hypotheses' rows but keeps a Memory (equal rows per sentence) as
+    it is; selecting across sentences (expansion, pruning) selects the Memory's rows too."""
+    memory = Memory(keys=torch.tensor([[0.0], [0.0], [1.0], [1.0]]))  # 2 sentences x 2 hypotheses
+    state = {"h": torch.arange(4.0), "layers": [{"memory": memory}], "memory": memory}
+    reordered = select_state(state, torch.tensor([1, 1, 2, 3]), within_sentences=True)
+    assert reordered["h"].tolist() == [1.0, 1.0, 2.0, 3.0]
+    assert reordered["memory"] is memory and reordered["layers"][0]["memory"] is memory
+    pruned = select_state(state, torch.tensor([2, 3]))  # the first sentence is done
+    assert isinstance(pruned["memory"], Memory) and pruned["memory"]["keys"].tolist() == [[1.0], [1.0]]
+    assert pruned["layers"][0]["memory"]["keys"].tolist() == [[1.0], [1.0]]

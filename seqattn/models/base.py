@@ -2,7 +2,9 @@
 
 A model encodes a batch once into a decoder `State`: a (possibly nested) dict, list or tuple of
 tensors whose first dimension is the batch. Search advances it one token at a time with `step`
-and reorders or expands it with `select_state`, never asking which model it drives.
+and reorders or expands it with `select_state`, never asking which model it drives. What stays the
+same for a sentence while it is decoded (the encoder's keys, values and mask) goes in a `Memory`,
+which beam search leaves in place when it only reorders the hypotheses of each sentence.
 """
 from __future__ import annotations
 
@@ -16,20 +18,28 @@ from torch import Tensor, nn
 State = Union[Tensor, dict[str, Any], list[Any], tuple[Any, ...], None]
 
 
-def map_state(fn: Callable[[Tensor], Tensor], state: State) -> State:
-    """Apply `fn` to every tensor of a nested state."""
+class Memory(dict):
+    """The part of a state that is fixed per sentence during decoding (encoder keys, values, mask):
+    the rows of one sentence's hypotheses are equal copies, so reordering them changes nothing."""
+
+
+def map_state(fn: Callable[[Tensor], Tensor], state: State, skip_memory: bool = False) -> State:
+    """Apply `fn` to every tensor of a nested state (not inside a `Memory` when `skip_memory`)."""
     if isinstance(state, Tensor):
         return fn(state)
+    if isinstance(state, Memory) and skip_memory:
+        return state
     if isinstance(state, dict):
-        return {k: map_state(fn, v) for k, v in state.items()}
+        return type(state)((k, map_state(fn, v, skip_memory)) for k, v in state.items())
     if isinstance(state, (list, tuple)):
-        return type(state)(map_state(fn, v) for v in state)
+        return type(state)(map_state(fn, v, skip_memory) for v in state)
     return state
 
 
-def select_state(state: State, index: Tensor) -> State:
-    """Rows `index` of every tensor in `state` (batch-first): beam reordering, expansion, pruning."""
-    return map_state(lambda t: t.index_select(0, index), state)
+def select_state(state: State, index: Tensor, within_sentences: bool = False) -> State:
+    """Rows `index` of every tensor in `state` (batch-first): beam reordering, expansion, pruning.
+    `within_sentences`: every row of `index` comes from the same sentence's rows, so `Memory` is kept."""
+    return map_state(lambda t: t.index_select(0, index), state, skip_memory=within_sentences)
 
 
 class Seq2Seq(nn.Module, ABC):

@@ -105,12 +105,15 @@ def beam_search(
         keep = [i for i, d in enumerate(done) if not d]
         if not keep:
             break
-        if len(keep) < n:  # shrink the batch to the sentences still running
+        shrink = len(keep) < n
+        if shrink:  # shrink the batch to the sentences still running
             keep_groups = torch.tensor(keep, device=device)
             keep_rows = (K * keep_groups.unsqueeze(1) + torch.arange(K, device=device)).view(-1)  # [n'K]
             scores = scores.index_select(0, keep_groups)
             y, tokens, attn, rows = select_state((y, tokens, attn, rows), keep_rows)
             active = [active[i] for i in keep]
-        state = select_state(state, rows)  # reorder and shrink in one pass
+        # reorder (and shrink) in one pass; each row's parent is of its own sentence, so a Memory
+        # only needs selecting when sentences leave
+        state = select_state(state, rows, within_sentences=not shrink)
 
     return [sorted(hyps, key=lambda h: h.score, reverse=True)[:nbest] for hyps in final]

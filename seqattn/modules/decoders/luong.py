@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from seqattn.models.base import State
+from seqattn.models.base import Memory, State
 from seqattn.modules.attention import Attention, LocalAttention
 
 
@@ -49,12 +49,12 @@ class LuongDecoder(nn.Module):
         return {
             "lstm": (h, c), "h_tilde": h_bar.new_zeros(h.size(0), self.rnn.hidden_size),
             "t": src_mask.new_zeros(h.size(0), dtype=torch.long),
-            "keys": keys, "values": values, "mask": src_mask,
+            "memory": Memory(keys=keys, values=values, mask=src_mask),
         }
 
     def attend(self, h_t: Tensor, state: State) -> tuple[Tensor, Tensor]:
         """h_t [B, H] -> c_t [B, C], a_t [B, S]; local attention also gets the step index t (local-m: p_t = t)."""
-        memory = state["keys"], state["values"], state["mask"]
+        memory = state["memory"]["keys"], state["memory"]["values"], state["memory"]["mask"]
         if isinstance(self.attention, LocalAttention):
             return self.attention(h_t, *memory, t=state["t"])
         return self.attention(h_t, *memory)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from seqattn.models.base import State
+from seqattn.models.base import Memory, State
 from seqattn.modules.attention import Attention
 
 
@@ -36,14 +36,14 @@ class RNNDecoder(nn.Module):
             c = self.V(final).tanh()  # [B, C]
             return {"s": self.W_s(c).tanh(), "c": c}
         keys, values = self.attention.precompute(h, h)  # [B, S, A], [B, S, C]
-        return {"s": self.W_s(final).tanh(), "keys": keys, "values": values, "mask": src_mask}  # s: [B, H]
+        return {"s": self.W_s(final).tanh(), "memory": Memory(keys=keys, values=values, mask=src_mask)}  # s: [B, H]
 
     def recur(self, y_emb: Tensor, state: State) -> tuple[Tensor, Tensor | None, State]:
         """y_emb: E y_{i-1} [B, E] -> context c_i [B, C], alpha_i [B, S] or None, state with s_i."""
         if self.attention is None:
             c, alpha = state["c"], None
         else:
-            c, alpha = self.attention(state["s"], state["keys"], state["values"], state["mask"])
+            c, alpha = self.attention(state["s"], *state["memory"].values())
         s = self.cell(torch.cat([y_emb, c], dim=-1), state["s"])  # s_i = GRU([E y_{i-1}; c_i], s_{i-1})
         return c, alpha, {**state, "s": s}
 

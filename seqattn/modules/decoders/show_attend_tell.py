@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from seqattn.models.base import State
+from seqattn.models.base import Memory, State
 from seqattn.modules.attention import Attention
 
 
@@ -44,18 +44,18 @@ class ShowAttendTellDecoder(nn.Module):
         keys, values = self.attention.precompute(a, a)  # [B, L, A], [B, L, D]
         return {
             "h": self.f_init_h(a_mean).tanh(), "c": self.f_init_c(a_mean).tanh(),
-            "keys": keys, "values": values, "mask": mask,
+            "memory": Memory(keys=keys, values=values, mask=mask),
         }
 
     def recur(self, y_emb: Tensor, state: State, sampled: Tensor | None) -> tuple[Tensor, Tensor, Tensor | None, State]:
         """E y_{t-1} [B, E] -> z_t [B, D], alpha_t [B, L], the locations s_t [B] drawn for every row
         (used in the rows `sampled` [B] marks; None when no row samples), the state after step t."""
-        expected, alpha = self.attention(state["h"], state["keys"], state["values"], state["mask"])  # [B, D], [B, L]
+        expected, alpha = self.attention(state["h"], *state["memory"].values())  # [B, D], [B, L]
         if sampled is None:
             z, s = expected, None
         else:
             s = torch.multinomial(alpha.detach().float(), 1).squeeze(1)  # s_t ~ Multinoulli(alpha_t), [B]
-            a_s = state["values"][torch.arange(s.size(0), device=s.device), s]  # a_{s_t} [B, D]
+            a_s = state["memory"]["values"][torch.arange(s.size(0), device=s.device), s]  # a_{s_t} [B, D]
             z = torch.where(sampled.unsqueeze(-1), a_s, expected)
         if self.f_beta is not None:
             z = torch.sigmoid(self.f_beta(state["h"])) * z  # beta_t in (0, 1)

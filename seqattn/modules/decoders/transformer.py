@@ -2,8 +2,8 @@
 
 The decoder state (batch-first throughout, so `select_state` reorders it with the beam):
 
-    {"src_mask": [B, S], "position": [B] (positions decoded so far),
-     "layers": [{"memory_k", "memory_v": W^K, W^V of the encoder memory [B, h, S, d_k],
+    {"memory": Memory(mask=src_mask [B, S]), "position": [B] (positions decoded so far),
+     "layers": [{"memory": Memory(k, v: W^K, W^V of the encoder memory [B, h, S, d_k]),
                  "self_k", "self_v": self-attention keys, values of positions < position [B, h, t, d_k]}
                 per layer]}
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from seqattn.models.base import State
+from seqattn.models.base import Memory, State
 from seqattn.modules.attention.multihead import MultiHeadAttention
 from seqattn.modules.encoders.transformer import FeedForward, Residual
 from seqattn.modules.positional import PositionalEmbedding
@@ -46,7 +46,7 @@ class TransformerDecoderLayer(nn.Module):
         k, v = torch.cat([cache["self_k"], k], dim=2), torch.cat([cache["self_v"], v], dim=2)  # [B, h, t + T, d_k]
         x = self.self_res.output(x, self.self_attn(h, k, v, self_mask, need_weights=False)[0])
         h = self.cross_res.input(x)
-        context, alpha = self.cross_attn(h, cache["memory_k"], cache["memory_v"], src_mask, need_weights)
+        context, alpha = self.cross_attn(h, cache["memory"]["k"], cache["memory"]["v"], src_mask, need_weights)
         x = self.cross_res.output(x, context)
         x = self.ffn_res.output(x, self.ffn(self.ffn_res.input(x)))
         return x, alpha, {**cache, "self_k": k, "self_v": v}
@@ -80,9 +80,9 @@ class TransformerDecoder(nn.Module):
             attn = layer.cross_attn
             memory_k, memory_v = attn.precompute(memory, memory)  # [B, h, S, d_k]
             empty = memory_k.new_zeros(B, attn.h, 0, attn.d_k)  # [B, h, 0, d_k]
-            layers.append({"memory_k": memory_k, "memory_v": memory_v, "self_k": empty, "self_v": empty})
+            layers.append({"memory": Memory(k=memory_k, v=memory_v), "self_k": empty, "self_v": empty})
         position = torch.zeros(B, dtype=torch.long, device=memory.device)
-        return {"src_mask": src_mask, "position": position, "layers": layers}
+        return {"memory": Memory(mask=src_mask), "position": position, "layers": layers}
 
     def advance(self, tokens: Tensor, state: State, need_alpha: bool = True) -> tuple[Tensor, Tensor | None, State]:
         """tokens [B, T]: the next T target inputs -> logits [B, T, V], alpha [B, T, S] or None, state.
@@ -95,7 +95,8 @@ class TransformerDecoder(nn.Module):
         causal = None if T == 1 else torch.ones(T, t + T, dtype=torch.bool, device=tokens.device).tril(t).unsqueeze(0)
         alpha, layers = None, []
         for i, (layer, cache) in enumerate(zip(self.layers, state["layers"])):
-            x, a, cache = layer(x, cache, state["src_mask"], causal, need_weights=need_alpha and i == self.alpha_layer)
+            x, a, cache = layer(x, cache, state["memory"]["mask"], causal,
+                                need_weights=need_alpha and i == self.alpha_layer)
             alpha = a if i == self.alpha_layer else alpha
             layers.append(cache)
         logits = self.output(self.norm(x))  # [B, T, V]
