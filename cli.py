@@ -151,8 +151,6 @@ def translate(
 
     dev = resolve_device(device)
     model, cfg, src_tok, tgt_tok = load_models(checkpoint, dev)
-    if src_tok is None:
-        raise SeqattnError(f"{checkpoint[0]}: model {cfg.model.arch} captions images; use `seqattn caption`")
     search_cfg = search_options(
         cfg.search, beam_size=beam_size, nbest=nbest, batch_size=batch_size, length_penalty=length_penalty,
         alpha=alpha, min_len=min_len, max_len_a=max_len_a, max_len_b=max_len_b, coverage_penalty=coverage_penalty,
@@ -233,10 +231,8 @@ def caption(
     import json
 
     import torch
-    from torchvision import transforms as T
-
     from seqattn.captioner import Captioner
-    from seqattn.data import list_images, load_image
+    from seqattn.data import eval_crop, list_images, load_image
     from seqattn.models import CAPTIONING_ARCHS
     from seqattn.evaluation.captions import image_id
     from seqattn.training import autocast_dtype, load_model, resolve_device
@@ -269,8 +265,7 @@ def caption(
         results_json = [{"image_id": image_id(r["image"]), "caption": r["caption"]} for r in rows]
         coco.write_text(json.dumps(results_json, ensure_ascii=False), encoding="utf-8")
     if attention_dir is not None:
-        size = cfg.backbone.image_size
-        seen = T.Compose([T.Resize(size), T.CenterCrop(size)])  # the square the CNN saw
+        seen = eval_crop(cfg.backbone.image_size)
         for path, hyps in list(zip(paths, results))[: attention_max or None]:
             best = hyps[0]
             words = vocab.pieces(best.tokens) + (["</s>"] if best.finished else [])

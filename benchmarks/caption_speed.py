@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from nmt_speed import JSON_OUT, UNTRAINED, Row, clock, machine, memory, recipe
+from nmt_speed import JSON_OUT, UNTRAINED, Row, clock, machine, memory, recipe, timed_updates
 
 from cli import CONFIG, OVERRIDES, log, user_errors
 from seqattn.captioner import Captioner
@@ -30,14 +30,8 @@ def train_speed(trainer: Trainer, steps: int, warmup: int, label: str) -> list[R
     """Image-caption pairs per second over `steps` timed updates of trainer.train_data."""
     t = trainer.cfg.train
     batches = itertools.cycle(trainer.train_data.batches(t.batch_tokens, shuffle=True, seed=t.seed))
-    for _ in range(warmup):
-        trainer.update(next(batches))
-    pairs, start = 0, clock(trainer.device)
-    for _ in range(steps):
-        group = next(batches)
-        trainer.update(group)
-        pairs += len(group)
-    seconds = clock(trainer.device) - start
+    timed_updates(trainer, batches, warmup)
+    _, pairs, seconds = timed_updates(trainer, batches, steps)
     return [(f"train_{label}_images_per_s", pairs / seconds, "image-caption pairs/s")]
 
 

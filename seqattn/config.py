@@ -18,6 +18,11 @@ from seqattn.errors import SeqattnError
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_ROOT = REPO.parent / "shared" / "data"
+
+
+def data_root(root: str | None) -> Path:
+    """The data root: `root` if set, else $SEQATTN_DATA_ROOT, else ../shared/data beside the repo."""
+    return Path(root or os.environ.get("SEQATTN_DATA_ROOT") or DEFAULT_DATA_ROOT)
 DATASETS = REPO / "data"  # dataset definitions: data/NAME.yaml holds a `data:` section
 
 
@@ -38,7 +43,7 @@ class DataConfig:
     max_ratio: float = 3.0  # drop training pairs whose length ratio exceeds this
 
     def resolved_root(self) -> Path:
-        return Path(self.root or os.environ.get("SEQATTN_DATA_ROOT") or DEFAULT_DATA_ROOT)
+        return data_root(self.root)
 
 
 @dataclass
@@ -154,7 +159,7 @@ class CaptionDataConfig:
     max_len: int = 40  # drop training captions longer than this many tokens
 
     def resolved_root(self) -> Path:
-        return Path(self.root or os.environ.get("SEQATTN_DATA_ROOT") or DEFAULT_DATA_ROOT)
+        return data_root(self.root)
 
 
 @dataclass

@@ -35,16 +35,18 @@ def cache_key(cfg: BackboneConfig, images: Sequence[Path]) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
+FEATURE_BATCH = 32  # images through the frozen CNN at once
+
+
 @torch.inference_mode()
 def compute_annotations(
     backbone: Backbone, images: Sequence[Path], image_size: int, grid: int, device: torch.device,
-    batch_size: int = 32,
 ) -> Tensor:
     """Evaluation-transformed images through the CNN -> annotation grids a [N, L, D] (float16, CPU)."""
     backbone.eval()
     transform = image_transform(image_size, backbone.mean, backbone.std, train=False)
     grids = [annotations(backbone(x.to(device)), grid).half().cpu()  # each [b, L, D]
-             for x in image_batches(images, transform, batch_size)]
+             for x in image_batches(images, transform, FEATURE_BATCH)]
     return torch.cat(grids)
 
 

@@ -19,10 +19,16 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 _PIL_ERRORS = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)  # what a bad file raises
 
 
+def eval_crop(image_size: int) -> T.Compose:
+    """PIL image -> the square the CNN sees at evaluation: resized, then center-cropped."""
+    return T.Compose([T.Resize(image_size), T.CenterCrop(image_size)])
+
+
 def image_transform(image_size: int, mean: Sequence[float], std: Sequence[float], train: bool) -> T.Compose:
     """PIL image -> normalised tensor [3, image_size, image_size]."""
-    crop = [T.RandomCrop(image_size), T.RandomHorizontalFlip()] if train else [T.CenterCrop(image_size)]
-    return T.Compose([T.Resize(image_size), *crop, T.ToTensor(), T.Normalize(mean, std)])
+    crop = T.Compose([T.Resize(image_size), T.RandomCrop(image_size), T.RandomHorizontalFlip()]) if train else \
+        eval_crop(image_size)
+    return T.Compose([crop, T.ToTensor(), T.Normalize(mean, std)])
 
 
 def image_problem(path: Path) -> str | None:

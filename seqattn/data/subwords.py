@@ -43,8 +43,8 @@ def subword_paths(out_dir: Path, cfg: SubwordConfig, src: str, tgt: str) -> tupl
     return out_dir / f"spm.{src}.model", out_dir / f"spm.{tgt}.model"
 
 
-def train_sentencepiece(lines: Iterable[str], prefix: Path, cfg: SubwordConfig) -> None:
-    """Train one model on `lines`, writing `prefix`.model and `prefix`.vocab."""
+def train_sentencepiece(lines: Iterable[str], prefix: Path, cfg: SubwordConfig, section: str = "subword") -> None:
+    """Train one model on `lines`, writing `prefix`.model and `prefix`.vocab; errors name `section`.vocab_size."""
     prefix.parent.mkdir(parents=True, exist_ok=True)
     try:
         spm.SentencePieceTrainer.train(
@@ -54,7 +54,7 @@ def train_sentencepiece(lines: Iterable[str], prefix: Path, cfg: SubwordConfig) 
             pad_id=PAD_ID, unk_id=UNK_ID, bos_id=BOS_ID, eos_id=EOS_ID, minloglevel=2,
         )
     except RuntimeError as err:
-        raise SeqattnError(f"subword: sentencepiece training failed: {err} (adjust subword.vocab_size)") from None
+        raise SeqattnError(f"{section}: sentencepiece training failed: {err} (adjust {section}.vocab_size)") from None
 
 
 def build_tokenizers(

@@ -87,9 +87,6 @@ def build_caption_vocab(cfg: CaptionDataConfig, out_dir: Path, train_captions: l
     if cfg.vocab == "sentencepiece":
         path = out_dir / "spm.model"
         if not path.is_file():
-            try:
-                train_sentencepiece(train_captions, path.with_suffix(""), SubwordConfig(vocab_size=cfg.vocab_size))
-            except SeqattnError as err:
-                raise SeqattnError(str(err).replace("subword.vocab_size", "captions.vocab_size")) from None
+            train_sentencepiece(train_captions, path.with_suffix(""), SubwordConfig(vocab_size=cfg.vocab_size), "captions")
         return Tokenizer(path)
     raise SeqattnError(f"captions.vocab: {cfg.vocab!r} is not word or sentencepiece")

@@ -73,14 +73,17 @@ class Seq2Seq(nn.Module, ABC):
         need_alpha=False lets a model skip work that only the weights need (training does not).
         """
 
-    def loss(self, logits: Tensor, alpha: Tensor | None, tgt_out: Tensor, label_smoothing: float) -> Tensor:
-        """Summed training loss of the batch `forward` just ran: token cross-entropy with label
-        smoothing, padding ignored (logits [B, T, V], tgt_out [B, T]). A model with a regulariser
-        (doubly stochastic attention, REINFORCE) adds it here."""
+    def nll(self, logits: Tensor, tgt_out: Tensor, label_smoothing: float = 0.0) -> Tensor:
+        """Summed token cross-entropy with label smoothing, padding ignored (logits [B, T, V], tgt_out [B, T])."""
         return F.cross_entropy(
             logits.flatten(0, 1).float(), tgt_out.flatten(), ignore_index=self.pad_id,
             label_smoothing=label_smoothing, reduction="sum",
         )
+
+    def loss(self, logits: Tensor, alpha: Tensor | None, tgt_out: Tensor, label_smoothing: float) -> Tensor:
+        """Summed training loss of the batch `forward` just ran: `nll`, plus the regulariser of a
+        model that has one (doubly stochastic attention, REINFORCE)."""
+        return self.nll(logits, tgt_out, label_smoothing)
 
     @torch.no_grad()
     def score(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor, tgt_out: Tensor) -> Tensor:

@@ -80,7 +80,7 @@ class ShowAttendTell(Seq2Seq):
         """Summed cross-entropy + lambda * doubly stochastic penalty (eq. 14) + after a hard-attention
         training forward the REINFORCE surrogate (eq. 12), all summed over the batch."""
         steps = tgt_out.ne(self.pad_id)  # [B, T]
-        total = super().loss(logits, alpha, tgt_out, label_smoothing)
+        total = self.nll(logits, tgt_out, label_smoothing)
         if self.doubly_stochastic > 0:
             total = total + self.doubly_stochastic * doubly_stochastic_penalty(alpha.float(), steps).sum()
         if self.samples is not None:

@@ -68,12 +68,13 @@ def load_model(path: Path, device: str | torch.device = "cpu") -> tuple[Seq2Seq,
 
 
 def load_models(checkpoints: list[Path], device: torch.device) -> tuple[Seq2Seq, Config, Tokenizer, Tokenizer]:
-    """The model of one checkpoint, or the ensemble of several trained on the same subword models;
-    with the first one's config and tokenisers."""
+    """The translation model of one checkpoint, or the ensemble of several trained on the same
+    subword models; with the first one's config and tokenisers."""
     loaded = [load_model(path, device) for path in checkpoints]
+    for path, (_, cfg, src_tok, _) in zip(checkpoints, loaded):
+        if src_tok is None:
+            raise SeqattnError(f"{path}: model {cfg.model.arch} captions images; use `seqattn caption`")
     _, cfg, src_tok, tgt_tok = loaded[0]
-    if src_tok is None:  # a captioning model: no ensembles of those
-        return loaded[0]
     for path, (_, _, src_other, tgt_other) in zip(checkpoints[1:], loaded[1:]):
         for side, ours, theirs in (("source", src_tok, src_other), ("target", tgt_tok, tgt_other)):
             if theirs.path.read_bytes() != ours.path.read_bytes():

@@ -33,7 +33,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Subset
 from torchvision import datasets, transforms
 
-from seqattn.config import DEFAULT_DATA_ROOT, ClassifyConfig, Config, config_from_dict
+from seqattn.config import ClassifyConfig, Config, config_from_dict, data_root
 from seqattn.errors import SeqattnError
 from seqattn.modules.backbones import build_classifier
 from seqattn.training.checkpoint import load_checkpoint, restore_training, save_checkpoint, training_state
@@ -48,7 +48,7 @@ MARKER = ".seqattn-unpacked"  # written last inside the unpacked folder: the arc
 # ---- data ---------------------------------------------------------------------------------------
 def archive_path(cfg: ClassifyConfig) -> Path:
     """classify.archive, absolute or under the data root ($SEQATTN_DATA_ROOT, else ../shared/data)."""
-    path = Path(os.environ.get("SEQATTN_DATA_ROOT") or DEFAULT_DATA_ROOT) / cfg.archive
+    path = data_root(None) / cfg.archive
     if not path.is_file():
         raise SeqattnError(
             f"classify.archive: {path} not found; set classify.archive to the CIFAR-10 JPEG .tar.gz "

@@ -25,7 +25,6 @@ from tqdm import tqdm
 
 from seqattn.config import Config, config_from_dict
 from seqattn.errors import SeqattnError
-from seqattn.models.base import Seq2Seq
 from seqattn.tasks import build_task
 from seqattn.training.checkpoint import load_checkpoint, restore_training, save_checkpoint, training_state
 from seqattn.training.optim import build_optimizer, build_scheduler
@@ -253,7 +252,7 @@ class Trainer:
             batch = self.valid_data.batch(ids, self.tgt_tok).to(self.device)
             with self.autocast():
                 logits, _ = self.model(batch.src, batch.src_mask, batch.tgt_in, need_alpha=False)
-            total += Seq2Seq.loss(self.model, logits, None, batch.tgt_out, 0.0).item()
+            total += self.model.nll(logits, batch.tgt_out).item()
             tokens += batch.ntokens
         hyps, bleu = self.task.validate(self.model, self.valid_search, self.device, self.amp_dtype)
         (self.out / "valid.hyp").write_text("\n".join(hyps) + "\n", encoding="utf-8")

@@ -2,7 +2,7 @@
 images (Xu et al. 2015, Fig. 2-3), each with its raw weights as JSON."""
 from __future__ import annotations
 
-from seqattn.visualisation.caption_attention import load_caption_attention, save_caption_attention
+from seqattn.visualisation.caption_attention import save_caption_attention
 from seqattn.visualisation.heatmap import load_alignment, save_alignment
 
-__all__ = ["load_alignment", "load_caption_attention", "save_alignment", "save_caption_attention"]
+__all__ = ["load_alignment", "save_alignment", "save_caption_attention"]

@@ -10,7 +10,6 @@ import math
 from pathlib import Path
 
 import numpy as np
-import torch
 import torch.nn.functional as F
 from matplotlib.figure import Figure
 from PIL import Image
@@ -57,8 +56,3 @@ def save_caption_attention(image: Image.Image, words: list[str], alpha: Tensor, 
     fig.savefig(png_path, bbox_inches="tight")
     return json_path, png_path
 
-
-def load_caption_attention(path: Path) -> tuple[list[str], Tensor]:
-    """Read a JSON written by `save_caption_attention` -> (words, alpha [T, L])."""
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
-    return data["words"], torch.tensor(data["alpha"])
