@@ -32,6 +32,7 @@ from cli import CONFIG, OVERRIDES, log, user_errors
 from seqattn.config import Config, load_config
 from seqattn.data import Tokenizer, load_split
 from seqattn.errors import SeqattnError
+from seqattn.evaluation import corpus_bleu
 from seqattn.models import Seq2Seq
 from seqattn.training import Trainer, load_model, resolve_device
 from seqattn.translator import Translator
@@ -65,7 +66,7 @@ def machine(trainer: Trainer) -> list[Row]:
         rows.append(("gpu", torch.cuda.get_device_name(dev), ""))
     train_dtype = str(trainer.amp_dtype or torch.float32).removeprefix("torch.")
     return rows + [("train_precision", train_dtype, f"(train.precision={trainer.cfg.train.precision})"),
-                   ("decode_precision", "float32", "")]
+                   ("decode_precision", train_dtype, "(search autocasts as training does)")]
 
 
 def matmul_peak(device: torch.device, dtype: torch.dtype, n: int = 2048, repeat: int = 10) -> float:
@@ -116,20 +117,23 @@ def train_speed(trainer: Trainer, steps: int, warmup: int) -> list[Row]:
 
 
 def decode_speed(
-    model: Seq2Seq, src_tok: Tokenizer, tgt_tok: Tokenizer, trainer: Trainer, lines: list[str]
+    model: Seq2Seq, src_tok: Tokenizer, tgt_tok: Tokenizer, trainer: Trainer, lines: list[str], refs: list[str]
 ) -> list[Row]:
-    """Sentences and output tokens (EOS included) per second for greedy and beam-5 search."""
+    """Sentences and output tokens (EOS included) per second for greedy and beam-5 search in the
+    training precision (train.precision), and the sacreBLEU of their output against `refs`."""
     src_ids, search = src_tok.encode(lines), trainer.cfg.search
     rows = [("decode_sentences", len(lines), "test sentences"), ("decode_batch_size", search.batch_size, "sentences")]
     for beam in (1, 5):
         beam_cfg = dataclasses.replace(search, beam_size=beam, nbest=1)
-        translator = Translator(model, src_tok, tgt_tok, beam_cfg, trainer.device)
+        translator = Translator(model, src_tok, tgt_tok, beam_cfg, trainer.device, amp_dtype=trainer.amp_dtype)
         translator.translate_ids(src_ids[:2])  # warm-up
         start = clock(trainer.device)
         best = [hyps[0] for hyps in translator.translate_ids(src_ids)]
         seconds = clock(trainer.device) - start
         tokens = sum(len(h.tokens) + h.finished for h in best)
-        rows += [(f"beam{beam}_sentences_per_s", len(best) / seconds, "sentences/s"),
+        bleu = corpus_bleu([tgt_tok.decode(h.tokens) for h in best], [refs]).score
+        rows += [(f"beam{beam}_bleu", bleu, f"sacreBLEU of the first {len(best)} test sentences"),
+                 (f"beam{beam}_sentences_per_s", len(best) / seconds, "sentences/s"),
                  (f"beam{beam}_tgt_tokens_per_s", tokens / seconds, "tokens/s"),
                  (f"beam{beam}_cut_at_max_len", sum(not h.finished for h in best), f"of {len(best)} sentences")]
     return rows
@@ -173,8 +177,8 @@ def main(
         n_params = sum(p.numel() for p in trainer.model.parameters())
         rows = machine(trainer) + [("parameters", n_params, ""), ("model_mb_fp32", 4 * n_params / 1e6, "MB (fp32)")]
         rows += train_speed(trainer, steps, warmup)
-        lines = load_split(cfg.data, cfg.data.test)[0][:sentences]
-        rows += decode_speed(model, src_tok, tgt_tok, trainer, lines)
+        lines, refs = (side[:sentences] for side in load_split(cfg.data, cfg.data.test))
+        rows += decode_speed(model, src_tok, tgt_tok, trainer, lines, refs)
         rows += memory(trainer.device)
         rows.append(("checkpoint", str(checkpoint) if checkpoint else None, ""))
         if checkpoint is None:

@@ -30,7 +30,7 @@ class Captioner:
         self.model.eval()
         results: list[list[Hypothesis]] = []
         for start in range(0, grids.size(0), self.cfg.batch_size):
-            a = grids[start : start + self.cfg.batch_size].to(self.device).float()  # [B, L, D]
+            a = grids[start : start + self.cfg.batch_size].to(self.device)  # [B, L, D], cast by the model
             mask = torch.ones(a.shape[:2], dtype=torch.bool, device=self.device)  # [B, L]
             with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
                 results += search(self.model, a, mask, self.cfg, self.generator)

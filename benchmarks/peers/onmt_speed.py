@@ -5,12 +5,17 @@
 
 1. Encodes Multi30k to pieces with seqattn's joint sentencepiece model (training pairs filtered as
    seqattn does, by max_len and max_ratio of data/multi30k.yaml) and writes the shared vocabulary.
-2. Trains OpenNMT-py (transformer.yaml) for --warmup + --steps updates of --batch-tokens; target
+2. Trains OpenNMT-py (transformer.yaml, or rnn.yaml with --model rnn) for --warmup + --steps
+   updates of --batch-tokens; target
    tokens/s and sentences/s come from OpenNMT-py's own per-report counts over the steps after the
    warm-up; peak RSS is that of the onmt_train process.
 3. Decodes the first --sentences of test2016 with beam 5 (batches of 64, length penalty and length
    cap from the recipe's search section) by onmt_translate, and by CTranslate2 after converting the
-   checkpoint (ct2_convert.py, ct2_decode.py), each in its own process.
+   checkpoint (ct2_convert.py, ct2_decode.py; Transformers only), each in its own process.
+   --steps 0 skips 2 and 3.
+4. With --seqattn-checkpoint, converts seqattn's trained Transformer to CTranslate2
+   (ct2_from_seqattn.py) and decodes the same sentences with it: CTranslate2 and seqattn then
+   decode one and the same model. Every decoder's output is scored with sacreBLEU.
 Prints the machine, the versions and one table (with seqattn's figures when --ours names the JSON
 written by `benchmarks/nmt_speed.py --json`). Each figure comes from the tools' own clocks.
 """
@@ -28,6 +33,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import NoReturn
 
+import sacrebleu
 import sentencepiece as spm
 import yaml
 
@@ -104,7 +110,7 @@ def train(work: Path, args: argparse.Namespace) -> tuple[Path, list[Row]]:
     """OpenNMT-py training; throughput over the reports after the warm-up steps."""
     every = math.gcd(args.warmup, args.steps)
     total = args.warmup + args.steps
-    cmd = [str(BIN / "onmt_train"), "-config", str(HERE / "transformer.yaml"), "-train_steps", str(total),
+    cmd = [str(BIN / "onmt_train"), "-config", str(HERE / f"{args.model}.yaml"), "-train_steps", str(total),
            "-batch_size", str(args.batch_tokens), "-report_every", str(every), "-save_model", "model",
            "-save_checkpoint_steps", str(total), "-seed", "1234", "-overwrite"]
     seconds, rss = run(cmd, work, work / "train.log", args.threads)
@@ -136,9 +142,19 @@ def output_stats(hyp: Path, max_len: int) -> tuple[int, int]:
     return sum(lengths) + len(lengths) - cut, cut
 
 
-def decode_rows(tool: str, sentences: int, seconds: float, hyp: Path, max_len: int, rss: float) -> list[Row]:
+def bleu(hyp: Path, sp_path: Path, data: Path) -> float:
+    """sacreBLEU (13a, mixed case) of detokenised pieces against the test2016 German references."""
+    sp = spm.SentencePieceProcessor(model_file=str(sp_path))
+    hyps = [sp.decode(line.split()) for line in hyp.read_text(encoding="utf-8").splitlines()]
+    refs = read_lines(data / "test_2016_flickr.de")[: len(hyps)]
+    return sacrebleu.corpus_bleu(hyps, [refs]).score
+
+
+def decode_rows(tool: str, sentences: int, seconds: float, hyp: Path, max_len: int, rss: float,
+                args: argparse.Namespace) -> list[Row]:
     tokens, cut = output_stats(hyp, max_len)
-    return [("beam5_sentences_per_s", "sentences/s", {tool: sentences / seconds}),
+    return [("beam5_bleu", f"sacreBLEU of the first {sentences} test2016 sentences", {tool: bleu(hyp, args.spm, args.data)}),
+            ("beam5_sentences_per_s", "sentences/s", {tool: sentences / seconds}),
             ("beam5_tgt_tokens_per_s", "output tokens/s, EOS in", {tool: tokens / seconds}),
             ("beam5_cut_at_max_len", f"sentences at the cap of {max_len} tokens", {tool: cut}),
             ("beam5_mean_output_len", "tokens/sentence, EOS in", {tool: tokens / sentences}),
@@ -154,16 +170,18 @@ def decode_onmt(work: Path, model: Path, args: argparse.Namespace, max_len: int)
     if not found:
         fail(f"no 'Average translation time' in {work / 'translate.log'}")
     n = len((work / "test.en.sp").read_text(encoding="utf-8").splitlines())
-    return decode_rows("onmt", n, n * float(found.group(1)) / 1000, work / "onmt.hyp", max_len, rss)
+    return decode_rows("onmt", n, n * float(found.group(1)) / 1000, work / "onmt.hyp", max_len, rss, args)
 
 
-def decode_ct2(work: Path, model: Path, args: argparse.Namespace, max_len: int) -> list[Row]:
-    run([sys.executable, str(HERE / "ct2_convert.py"), str(model), "ct2"], work, work / "convert.log", args.threads)
-    cmd = [sys.executable, str(HERE / "ct2_decode.py"), "ct2", "test.en.sp", "ct2.hyp", "--threads", str(args.threads),
+def decode_ct2(work: Path, model: Path, args: argparse.Namespace, max_len: int, tool: str = "ct2") -> list[Row]:
+    """Convert `model` (OpenNMT-py's, or seqattn's for tool "ct2_seqattn") and decode with CTranslate2."""
+    converter = "ct2_from_seqattn.py" if tool == "ct2_seqattn" else "ct2_convert.py"
+    run([sys.executable, str(HERE / converter), str(model.resolve()), tool], work, work / f"convert_{tool}.log", args.threads)
+    cmd = [sys.executable, str(HERE / "ct2_decode.py"), tool, "test.en.sp", f"{tool}.hyp", "--threads", str(args.threads),
            "--beam", "5", "--batch", str(SEARCH["batch_size"]), "--max-len", str(max_len - 1), "--length-penalty", str(SEARCH["alpha"])]
-    _, rss = run(cmd, work, work / "ct2.log", args.threads)
-    result = json.loads((work / "ct2.log").read_text(encoding="utf-8").splitlines()[-1])
-    return decode_rows("ct2", result["sentences"], result["seconds"], work / "ct2.hyp", max_len, rss)
+    _, rss = run(cmd, work, work / f"{tool}.log", args.threads)
+    result = json.loads((work / f"{tool}.log").read_text(encoding="utf-8").splitlines()[-1])
+    return decode_rows(tool, result["sentences"], result["seconds"], work / f"{tool}.hyp", max_len, rss, args)
 
 
 def merge(rows: list[Row]) -> dict[str, tuple[str, dict[str, object]]]:
@@ -181,7 +199,7 @@ def ours(path: Path | None) -> list[Row]:
         fail(f"--ours {path}: not found; write it with benchmarks/nmt_speed.py ... --json {path}")
     figures = json.loads(path.read_text(encoding="utf-8"))
     keys = ["parameters", "train_batch_tokens", "train_steps", "train_ms_per_step", "train_tgt_tokens_per_s", "train_sentences_per_s",
-            "beam5_sentences_per_s", "beam5_tgt_tokens_per_s", "beam5_cut_at_max_len"]
+            "beam5_bleu", "beam5_sentences_per_s", "beam5_tgt_tokens_per_s", "beam5_cut_at_max_len"]
     rows = [(k, "", {"seqattn": figures[k]}) for k in keys if k in figures]
     rows.append(("train_peak_rss_mib", "", {"seqattn": figures.get("peak_rss_mib")}))
     if "train_mfu" in figures:
@@ -189,10 +207,10 @@ def ours(path: Path | None) -> list[Row]:
     return rows
 
 
-def peer_mfu(table: dict[str, tuple[str, dict[str, object]]], path: Path | None) -> None:
+def peer_mfu(table: dict[str, tuple[str, dict[str, object]]], path: Path | None, model: str) -> None:
     """OpenNMT-py's MFU from its target tokens/s and seqattn's FLOPs per target token and matmul peak
     (the same model and data; FLOPs counted by torch in seqattn's training step)."""
-    if path is None or "train_mfu" not in table:
+    if path is None or "train_mfu" not in table or model != "transformer":  # other models: other FLOPs
         return
     figures = json.loads(path.read_text(encoding="utf-8"))
     onmt = table["train_tgt_tokens_per_s"][1].get("onmt")
@@ -207,7 +225,8 @@ def show(value: object) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=100, help="Timed training updates after the warm-up.")
+    parser.add_argument("--steps", type=int, default=100,
+                        help="Timed training updates after the warm-up; 0 skips OpenNMT-py (training and decoding).")
     parser.add_argument("--warmup", type=int, default=20, help="Untimed updates first; reports come every gcd(warmup, steps).")
     parser.add_argument("--sentences", type=int, default=1000, help="First test2016 sentences decoded.")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for torch and CTranslate2.")
@@ -219,17 +238,28 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=HERE / "work", help="Scratch folder (data, logs, checkpoints).")
     parser.add_argument("--ours", type=Path, help="JSON from benchmarks/nmt_speed.py --json, shown beside the peers.")
     parser.add_argument("--json", type=Path, help="Also write the table to this JSON file.")
+    parser.add_argument("--model", choices=["transformer", "rnn"], default="transformer",
+                        help="OpenNMT-py's model: transformer.yaml (3+3 layers) or rnn.yaml (1-layer biGRU + attention).")
+    parser.add_argument("--seqattn-checkpoint", type=Path,
+                        help="seqattn's trained Transformer (best.pt, spm.model beside it): also decoded by CTranslate2.")
     args = parser.parse_args()
-    if min(args.steps, args.sentences, args.threads, args.batch_tokens) < 1 or args.warmup < 0:
-        fail("--steps, --sentences, --threads and --batch-tokens must be >= 1, --warmup >= 0")
+    if min(args.sentences, args.threads, args.batch_tokens) < 1 or min(args.warmup, args.steps) < 0:
+        fail("--sentences, --threads and --batch-tokens must be >= 1, --warmup and --steps >= 0")
+    if args.seqattn_checkpoint is not None and not args.seqattn_checkpoint.is_file():
+        fail(f"--seqattn-checkpoint {args.seqattn_checkpoint}: not found")
 
+    args.work = args.work.resolve()  # the tools run inside it, so its paths must not be relative
     args.work.mkdir(parents=True, exist_ok=True)
     max_len = prepare(args.work, args.spm, args.data, args.sentences)
-    model, rows = train(args.work, args)
-    print(f"trained: {model}", flush=True)
-    rows += decode_onmt(args.work, model, args, max_len)
-    rows += decode_ct2(args.work, model, args, max_len)
-    rows += ours(args.ours)
+    rows = ours(args.ours)
+    if args.steps:
+        model, trained = train(args.work, args)
+        print(f"trained: {model}", flush=True)
+        rows += trained + decode_onmt(args.work, model, args, max_len)
+        if args.model == "transformer":  # CTranslate2 converts Transformers, not RNNs
+            rows += decode_ct2(args.work, model, args, max_len)
+    if args.seqattn_checkpoint is not None:
+        rows += decode_ct2(args.work, args.seqattn_checkpoint, args, max_len, tool="ct2_seqattn")
 
     machine = [("cpu", cpu_model()), ("logical_cores", os.cpu_count()), ("threads", args.threads),
                ("python", sys.version.split()[0])]
@@ -237,9 +267,9 @@ def main() -> None:
     for key, value in machine:
         print(f"{key:<24} {value}")
     table = merge(rows)
-    peer_mfu(table, args.ours)
-    tools = [t for t in ("seqattn", "onmt", "ct2") if any(t in v for _, v in table.values())]
-    names = {"seqattn": "seqattn", "onmt": "OpenNMT-py", "ct2": "CTranslate2"}
+    peer_mfu(table, args.ours, args.model)
+    names = {"seqattn": "seqattn", "onmt": "OpenNMT-py", "ct2": "CTranslate2", "ct2_seqattn": "CT2(seqattn)"}
+    tools = [t for t in names if any(t in v for _, v in table.values())]
     print(f"\n{'':<24}" + "".join(f"{names[t]:>13}" for t in tools) + "  unit")
     for key, (unit, values) in table.items():
         print(f"{key:<24}" + "".join(f"{show(values.get(t)):>13}" for t in tools) + f"  {unit}")

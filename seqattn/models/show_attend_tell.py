@@ -53,9 +53,9 @@ class ShowAttendTell(Seq2Seq):
         self.samples: tuple[Tensor, Tensor] | None = None
 
     def annotate(self, src: Tensor) -> Tensor:
-        """Images [B, 3, H, W] through the backbone, or annotations as given -> a [B, L, D]."""
+        """Images [B, 3, H, W] through the backbone, or annotations (cached, maybe float16) -> a [B, L, D] float."""
         if src.dim() == 3:
-            return src
+            return src.float()
         if self.backbone is None:
             raise SeqattnError("model: got images but the model has no backbone; build it with build_model(..., backbone=...)")
         return backbones.annotations(self.backbone(src), self.grid)  # [B, D, h, w] -> [B, L, D]
@@ -101,9 +101,11 @@ class ShowAttendTell(Seq2Seq):
         entropy = -torch.special.xlogy(alpha, alpha).sum(-1).masked_fill(~steps, 0.0)  # H[alpha_t] [B, T]
         surrogate = -(r - self.baseline) * log_p_s.sum(-1) - self.entropy_bonus * entropy.sum(-1)  # [B]
         surrogate = surrogate - surrogate.detach()
-        if sampled.any():
-            self.baseline.mul_(self.baseline_decay).add_((1.0 - self.baseline_decay) * r[sampled].mean())
-        return surrogate[sampled].sum()
+        n = sampled.sum()  # no host sync: a batch without sampled captions leaves b as it is
+        mean_r = torch.where(sampled, r, 0.0).sum() / n.clamp(min=1)
+        moved = self.baseline_decay * self.baseline + (1.0 - self.baseline_decay) * mean_r
+        self.baseline.copy_(torch.where(n > 0, moved, self.baseline))
+        return torch.where(sampled, surrogate, 0.0).sum()
 
 
 def build_show_attend_tell(

@@ -44,9 +44,10 @@ class CaptionData:
         return token_batches([len(ids) + 1 for ids in self.caption_ids], batch_tokens, shuffle, seed)
 
     def source(self, images: list[int]) -> Tensor:
-        """Annotation grids [B, L, D] (float32) or transformed images [B, 3, H, W]."""
+        """Annotation grids [B, L, D] as cached (float16: the model casts them on its device) or
+        transformed images [B, 3, H, W]."""
         if self.grids is not None:
-            return self.grids[images].float()
+            return self.grids[images]
         return torch.stack([self.transform(load_image(self.split.images[i])) for i in images])
 
     def batch(self, indices: list[int], tok) -> Batch:
@@ -85,7 +86,8 @@ class CaptioningTask(Task):
         L = next(iter(grids.values())).size(1) if grids else b.grid * b.grid
         self.train_data = self.pairs(train, grids.get("train"), L, train_mode=True, max_len=c.max_len, log=log)
         self.valid_data = self.pairs(valid, grids.get("valid"), L, train_mode=False)
-        self.valid_refs = valid.captions
+        # sacreBLEU reference streams of the valid captions, in Karpathy's tokenisation as the hypotheses
+        self.valid_refs = reference_streams([[" ".join(words(r)) for r in refs] for refs in valid.captions])
         log(f"captions: {len(train)} training images ({len(self.train_data)} captions), {len(valid)} valid "
             f"images; vocabulary {len(self.tgt_tok)} ({c.vocab}); annotation grid L={L}")
 
@@ -119,8 +121,7 @@ class CaptioningTask(Task):
         else:
             results = captioner.caption_images(data.split.images, self.cfg.backbone.image_size)
         hyps = [captioner.detokenize(nbest[0]) for nbest in results]
-        refs = [[" ".join(words(r)) for r in refs] for refs in self.valid_refs]
-        return hyps, corpus_bleu([" ".join(words(h)) for h in hyps], reference_streams(refs))
+        return hyps, corpus_bleu([" ".join(words(h)) for h in hyps], self.valid_refs)
 
 
 def reference_streams(captions: list[list[str]]) -> list[list[str]]:

@@ -2,9 +2,9 @@
 
 The decoder state (batch-first throughout, so `select_state` reorders it with the beam):
 
-    {"memory": Memory(mask=src_mask [B, S]), "position": [B] (positions decoded so far),
+    {"memory": Memory(mask=src_mask [B, S]),
      "layers": [{"memory": Memory(k, v: W^K, W^V of the encoder memory [B, h, S, d_k]),
-                 "self_k", "self_v": self-attention keys, values of positions < position [B, h, t, d_k]}
+                 "self_k", "self_v": self-attention keys, values of the t positions decoded so far [B, h, t, d_k]}
                 per layer]}
 
 Teacher forcing runs the whole target in one pass under a causal mask; a search step runs one new
@@ -81,8 +81,7 @@ class TransformerDecoder(nn.Module):
             memory_k, memory_v = attn.precompute(memory, memory)  # [B, h, S, d_k]
             empty = memory_k.new_zeros(B, attn.h, 0, attn.d_k)  # [B, h, 0, d_k]
             layers.append({"memory": Memory(k=memory_k, v=memory_v), "self_k": empty, "self_v": empty})
-        position = torch.zeros(B, dtype=torch.long, device=memory.device)
-        return {"memory": Memory(mask=src_mask), "position": position, "layers": layers}
+        return {"memory": Memory(mask=src_mask), "layers": layers}
 
     def advance(self, tokens: Tensor, state: State, need_alpha: bool = True) -> tuple[Tensor, Tensor | None, State]:
         """tokens [B, T]: the next T target inputs -> logits [B, T, V], alpha [B, T, S] or None, state.
@@ -90,8 +89,7 @@ class TransformerDecoder(nn.Module):
         New position i sees the cached positions and new positions j <= i.
         """
         T, t = tokens.size(1), state["layers"][0]["self_k"].size(2)
-        positions = state["position"].unsqueeze(1) + torch.arange(T, device=tokens.device)  # [B, T]
-        x = self.embed(tokens, positions)  # [B, T, d_model]
+        x = self.embed(tokens, start=t)  # positions t .. t + T - 1 [B, T, d_model]
         causal = None if T == 1 else torch.ones(T, t + T, dtype=torch.bool, device=tokens.device).tril(t).unsqueeze(0)
         alpha, layers = None, []
         for i, (layer, cache) in enumerate(zip(self.layers, state["layers"])):
@@ -100,7 +98,7 @@ class TransformerDecoder(nn.Module):
             alpha = a if i == self.alpha_layer else alpha
             layers.append(cache)
         logits = self.output(self.norm(x))  # [B, T, V]
-        return logits, alpha, {**state, "position": state["position"] + T, "layers": layers}
+        return logits, alpha, {**state, "layers": layers}
 
     def step(self, y_prev: Tensor, state: State) -> tuple[Tensor, Tensor, State]:
         """y_prev [B] -> log-probabilities [B, V] (float32), alpha [B, S], state one position on."""

@@ -83,7 +83,7 @@ class TransformerEncoder(nn.Module):
 
     def forward(self, src: Tensor, src_mask: Tensor) -> Tensor:
         """src, src_mask: [B, S] -> memory [B, S, d_model]."""
-        x = self.embed(src, torch.arange(src.size(1), device=src.device))  # [B, S, d_model]
+        x = self.embed(src)  # [B, S, d_model]
         for layer in self.layers:
             x = layer(x, src_mask)
         return self.norm(x)
