@@ -18,12 +18,12 @@ from seqattn.errors import SeqattnError
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_ROOT = REPO.parent / "shared" / "data"
+DATASETS = REPO / "data"  # dataset definitions: data/NAME.yaml holds a `data:` section
 
 
 def data_root(root: str | None) -> Path:
     """The data root: `root` if set, else $SEQATTN_DATA_ROOT, else ../shared/data beside the repo."""
     return Path(root or os.environ.get("SEQATTN_DATA_ROOT") or DEFAULT_DATA_ROOT)
-DATASETS = REPO / "data"  # dataset definitions: data/NAME.yaml holds a `data:` section
 
 
 @dataclass

@@ -109,8 +109,9 @@ def test_sinusoidal_positions() -> None:
     tokens = torch.tensor([[5, 6, 7]])
     expected = model.encoder.embed.tokens(tokens) * math.sqrt(D_MODEL) + sinusoidal_encoding(torch.arange(3), D_MODEL)
     torch.testing.assert_close(model.encoder.embed(tokens), expected)
-    later = model.encoder.embed.tokens(tokens) * math.sqrt(D_MODEL) + sinusoidal_encoding(torch.arange(200, 203), D_MODEL)
-    torch.testing.assert_close(model.encoder.embed(tokens, start=200), later)  # past the first table: it grows
+    later = model.encoder.embed.tokens(tokens) * math.sqrt(D_MODEL) + sinusoidal_encoding(
+        torch.arange(200, 203), D_MODEL)
+    torch.testing.assert_close(model.encoder.embed(tokens, start=200), later)  # positions from `start` on
 
 
 @pytest.mark.parametrize("norm", ["post", "pre"])

@@ -42,6 +42,9 @@ class SeqattnConverter(Converter):
         model, weights = ckpt["config"]["model"], ckpt["model"]
         if model["arch"] != "transformer":
             raise SystemExit(f"{self.checkpoint}: model.arch is {model['arch']!r}; only the Transformer converts")
+        if not ckpt["config"]["subword"]["joint"]:
+            raise SystemExit(f"{self.checkpoint}: trained with subword.joint=false; the converter reads one "
+                             "joint spm.model beside the checkpoint")
         w = {k: v.float().numpy() for k, v in weights.items()}
         pre_norm = model["norm"] == "pre"
         spec = transformer_spec.TransformerSpec.from_config(
@@ -67,8 +70,7 @@ class SeqattnConverter(Converter):
 
         def stack(side, prefix: str, cross: bool) -> None:
             embeddings = side.embeddings[0] if isinstance(side.embeddings, list) else side.embeddings
-            embeddings.weight = w[f"{prefix}.embed.tokens.weight"]
-            side.scale_embeddings = True
+            embeddings.weight = w[f"{prefix}.embed.tokens.weight"]  # scaled by sqrt(d_model): CT2's default
             side.position_encodings.encodings = sinusoids(POSITIONS, d_model)
             if pre_norm:
                 norm(side.layer_norm, f"{prefix}.norm")

@@ -26,8 +26,10 @@ def eval_crop(image_size: int) -> T.Compose:
 
 def image_transform(image_size: int, mean: Sequence[float], std: Sequence[float], train: bool) -> T.Compose:
     """PIL image -> normalised tensor [3, image_size, image_size]."""
-    crop = T.Compose([T.Resize(image_size), T.RandomCrop(image_size), T.RandomHorizontalFlip()]) if train else \
-        eval_crop(image_size)
+    if train:
+        crop = T.Compose([T.Resize(image_size), T.RandomCrop(image_size), T.RandomHorizontalFlip()])
+    else:
+        crop = eval_crop(image_size)
     return T.Compose([crop, T.ToTensor(), T.Normalize(mean, std)])
 
 

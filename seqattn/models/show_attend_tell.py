@@ -53,7 +53,8 @@ class ShowAttendTell(Seq2Seq):
         self.samples: tuple[Tensor, Tensor] | None = None
 
     def annotate(self, src: Tensor) -> Tensor:
-        """Images [B, 3, H, W] through the backbone, or annotations (cached, maybe float16) -> a [B, L, D] float."""
+        """Images [B, 3, H, W] through the backbone, or annotations (cached: maybe float16) -> a [B, L, D]
+        in float32."""
         if src.dim() == 3:
             return src.float()
         if self.backbone is None:

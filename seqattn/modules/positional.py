@@ -20,11 +20,7 @@ def sinusoidal_encoding(positions: Tensor, d_model: int) -> Tensor:
 class PositionalEmbedding(nn.Module):
     """dropout(E x * sqrt(d_model) + PE(pos)): embeddings scaled by sqrt(d_model) (sec. 3.4) plus
     positions (sec. 3.5), with dropout on the sum (sec. 5.4). E starts as N(0, d_model^-1/2), so
-    the scaled embeddings and PE are of one size, and E can double as the output projection.
-
-    PE rows come from a table computed once and doubled when a longer sequence comes, so that a
-    search step costs a slice, not sines and cosines. The table is a plain attribute, not a
-    buffer: it stays out of checkpoints and DDP's buffer broadcasts."""
+    the scaled embeddings and PE are of one size, and E can double as the output projection."""
 
     def __init__(self, vocab_size: int, d_model: int, pad_id: int, dropout: float) -> None:
         super().__init__()
@@ -34,18 +30,9 @@ class PositionalEmbedding(nn.Module):
         with torch.no_grad():
             self.tokens.weight[pad_id].zero_()
         self.dropout = nn.Dropout(dropout)
-        self.table = torch.empty(0, d_model)  # PE(0 .. len - 1) [len, d_model]
-
-    def encoding(self, start: int, length: int, device: torch.device) -> Tensor:
-        """PE(start .. start + length - 1) [length, d_model]."""
-        end = start + length
-        if end > self.table.size(0) or self.table.device != device:
-            size = max(end, 2 * self.table.size(0), 128)
-            with torch.inference_mode(False):  # a normal tensor even when first needed by search
-                self.table = sinusoidal_encoding(torch.arange(size, device=device), self.d_model)
-        return self.table[start:end]
 
     def forward(self, tokens: Tensor, start: int = 0) -> Tensor:
         """tokens [B, T] at positions start .. start + T - 1 -> [B, T, d_model]."""
-        pe = self.encoding(start, tokens.size(1), tokens.device)  # [T, d_model]
+        positions = torch.arange(start, start + tokens.size(1), device=tokens.device)  # [T]
+        pe = sinusoidal_encoding(positions, self.d_model)  # [T, d_model]
         return self.dropout(self.tokens(tokens) * math.sqrt(self.d_model) + pe)

@@ -43,7 +43,8 @@ class RNNDecoder(nn.Module):
         if self.attention is None:
             c, alpha = state["c"], None
         else:
-            c, alpha = self.attention(state["s"], *state["memory"].values())
+            m = state["memory"]
+            c, alpha = self.attention(state["s"], m["keys"], m["values"], m["mask"])
         s = self.cell(torch.cat([y_emb, c], dim=-1), state["s"])  # s_i = GRU([E y_{i-1}; c_i], s_{i-1})
         return c, alpha, {**state, "s": s}
 

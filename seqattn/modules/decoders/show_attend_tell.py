@@ -50,7 +50,8 @@ class ShowAttendTellDecoder(nn.Module):
     def recur(self, y_emb: Tensor, state: State, sampled: Tensor | None) -> tuple[Tensor, Tensor, Tensor | None, State]:
         """E y_{t-1} [B, E] -> z_t [B, D], alpha_t [B, L], the locations s_t [B] drawn for every row
         (used in the rows `sampled` [B] marks; None when no row samples), the state after step t."""
-        expected, alpha = self.attention(state["h"], *state["memory"].values())  # [B, D], [B, L]
+        m = state["memory"]
+        expected, alpha = self.attention(state["h"], m["keys"], m["values"], m["mask"])  # [B, D], [B, L]
         if sampled is None:
             z, s = expected, None
         else:
