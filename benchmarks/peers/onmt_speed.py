@@ -14,8 +14,9 @@
    checkpoint (ct2_convert.py, ct2_decode.py; Transformers only), each in its own process.
    --steps 0 skips 2 and 3.
 4. With --seqattn-checkpoint, converts seqattn's trained Transformer to CTranslate2
-   (ct2_from_seqattn.py) and decodes the same sentences with it: CTranslate2 and seqattn then
-   decode one and the same model. Every decoder's output is scored with sacreBLEU.
+   (ct2_from_seqattn.py) and, when it is pre-norm, to OpenNMT-py (onmt_from_seqattn.py), and
+   decodes the same sentences with them: the peers and seqattn then decode one and the same
+   model. Every decoder's output is scored with sacreBLEU.
 Prints the machine, the versions and one table (with seqattn's figures when --ours names the JSON
 written by `benchmarks/nmt_speed.py --json`). Each figure comes from the tools' own clocks.
 """
@@ -161,16 +162,26 @@ def decode_rows(tool: str, sentences: int, seconds: float, hyp: Path, max_len: i
             ("decode_peak_rss_mib", "MiB, decoding process", {tool: rss})]
 
 
-def decode_onmt(work: Path, model: Path, args: argparse.Namespace, max_len: int) -> list[Row]:
-    cmd = [str(BIN / "onmt_translate"), "-model", str(model), "-src", "test.en.sp", "-output", "onmt.hyp",
+def decode_onmt(work: Path, model: Path, args: argparse.Namespace, max_len: int, tool: str = "onmt") -> list[Row]:
+    """onmt_translate on OpenNMT-py's `model`, or for tool "onmt_seqattn" on seqattn's pre-norm
+    Transformer converted by onmt_from_seqattn.py, its sources ending with seqattn's </s>."""
+    src = "test.en.sp"
+    if tool == "onmt_seqattn":
+        run([sys.executable, str(HERE / "onmt_from_seqattn.py"), str(model.resolve()), f"{tool}.pt"], work,
+            work / f"convert_{tool}.log", args.threads)
+        model, src = work / f"{tool}.pt", "test.en.eos.sp"
+        lines = (work / "test.en.sp").read_text(encoding="utf-8").splitlines()
+        (work / src).write_text("".join(f"{line} </s>\n" for line in lines), encoding="utf-8")
+    cmd = [str(BIN / "onmt_translate"), "-model", str(model), "-src", src, "-output", f"{tool}.hyp",
            "-beam_size", "5", "-batch_size", str(SEARCH["batch_size"]), "-batch_type", "sents", "-max_length", str(max_len - 1),
            "-max_length_ratio", "0", "-length_penalty", "wu", "-alpha", str(SEARCH["alpha"]), "-report_time", "-gpu", "-1"]
-    _, rss = run(cmd, work, work / "translate.log", args.threads)
-    found = re.search(r"Average translation time \(ms\): ([\d.]+)", (work / "translate.log").read_text(encoding="utf-8"))
+    log = work / f"translate_{tool}.log"
+    _, rss = run(cmd, work, log, args.threads)
+    found = re.search(r"Average translation time \(ms\): ([\d.]+)", log.read_text(encoding="utf-8"))
     if not found:
-        fail(f"no 'Average translation time' in {work / 'translate.log'}")
-    n = len((work / "test.en.sp").read_text(encoding="utf-8").splitlines())
-    return decode_rows("onmt", n, n * float(found.group(1)) / 1000, work / "onmt.hyp", max_len, rss, args)
+        fail(f"no 'Average translation time' in {log}")
+    n = len((work / src).read_text(encoding="utf-8").splitlines())
+    return decode_rows(tool, n, n * float(found.group(1)) / 1000, work / f"{tool}.hyp", max_len, rss, args)
 
 
 def decode_ct2(work: Path, model: Path, args: argparse.Namespace, max_len: int, tool: str = "ct2") -> list[Row]:
@@ -182,6 +193,14 @@ def decode_ct2(work: Path, model: Path, args: argparse.Namespace, max_len: int, 
     _, rss = run(cmd, work, work / f"{tool}.log", args.threads)
     result = json.loads((work / f"{tool}.log").read_text(encoding="utf-8").splitlines()[-1])
     return decode_rows(tool, result["sentences"], result["seconds"], work / f"{tool}.hyp", max_len, rss, args)
+
+
+def prenorm(checkpoint: Path) -> bool:
+    """Whether the run beside `checkpoint` (its config.yaml) trained a pre-norm Transformer."""
+    config = checkpoint.parent / "config.yaml"
+    if not config.is_file():
+        fail(f"{config}: not found; --seqattn-checkpoint must lie in its run folder")
+    return yaml.safe_load(config.read_text(encoding="utf-8"))["model"]["norm"] == "pre"
 
 
 def merge(rows: list[Row]) -> dict[str, tuple[str, dict[str, object]]]:
@@ -241,7 +260,8 @@ def main() -> None:
     parser.add_argument("--model", choices=["transformer", "rnn"], default="transformer",
                         help="OpenNMT-py's model: transformer.yaml (3+3 layers) or rnn.yaml (1-layer biGRU + attention).")
     parser.add_argument("--seqattn-checkpoint", type=Path,
-                        help="seqattn's trained Transformer (best.pt, spm.model beside it): also decoded by CTranslate2.")
+                        help="seqattn's trained Transformer (best.pt, spm.model and config.yaml beside it): also decoded "
+                             "by CTranslate2, and by OpenNMT-py when it is pre-norm.")
     args = parser.parse_args()
     if min(args.sentences, args.threads, args.batch_tokens) < 1 or min(args.warmup, args.steps) < 0:
         fail("--sentences, --threads and --batch-tokens must be >= 1, --warmup and --steps >= 0")
@@ -260,6 +280,8 @@ def main() -> None:
             rows += decode_ct2(args.work, model, args, max_len)
     if args.seqattn_checkpoint is not None:
         rows += decode_ct2(args.work, args.seqattn_checkpoint, args, max_len, tool="ct2_seqattn")
+        if prenorm(args.seqattn_checkpoint):  # OpenNMT-py's Transformer is pre-norm only
+            rows += decode_onmt(args.work, args.seqattn_checkpoint, args, max_len, tool="onmt_seqattn")
 
     machine = [("cpu", cpu_model()), ("logical_cores", os.cpu_count()), ("threads", args.threads),
                ("python", sys.version.split()[0])]
@@ -268,11 +290,12 @@ def main() -> None:
         print(f"{key:<24} {value}")
     table = merge(rows)
     peer_mfu(table, args.ours, args.model)
-    names = {"seqattn": "seqattn", "onmt": "OpenNMT-py", "ct2": "CTranslate2", "ct2_seqattn": "CT2(seqattn)"}
+    names = {"seqattn": "seqattn", "onmt": "OpenNMT-py", "ct2": "CTranslate2", "ct2_seqattn": "CT2(seqattn)",
+             "onmt_seqattn": "ONMT(seqattn)"}
     tools = [t for t in names if any(t in v for _, v in table.values())]
-    print(f"\n{'':<24}" + "".join(f"{names[t]:>13}" for t in tools) + "  unit")
+    print(f"\n{'':<24}" + "".join(f"{names[t]:>15}" for t in tools) + "  unit")
     for key, (unit, values) in table.items():
-        print(f"{key:<24}" + "".join(f"{show(values.get(t)):>13}" for t in tools) + f"  {unit}")
+        print(f"{key:<24}" + "".join(f"{show(values.get(t)):>15}" for t in tools) + f"  {unit}")
     if args.json is not None:
         out = {"machine": dict(machine), "figures": {k: {"unit": u, **v} for k, (u, v) in table.items()}}
         args.json.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
