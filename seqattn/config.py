@@ -74,6 +74,7 @@ class ModelConfig:
     alignment: str = "global"  # global | local-m | local-p
     window: int = 10  # D: local attention looks at [p_t - D, p_t + D]
     input_feeding: bool = True
+    reverse_source: bool = False  # the encoder reads each source backwards (Table 1, "reverse")
     # Vaswani et al. 2017
     heads: int = 8
     ffn_dim: int = 2048

@@ -1,5 +1,5 @@
-"""Luong et al. 2015: score golden values, local windows, teacher forcing = stepwise decoding,
-padding invariance, overfitting a tiny batch, beam of one = greedy, config errors."""
+"""Luong et al. 2015: score golden values, local windows, the reversed source, teacher forcing =
+stepwise decoding, padding invariance, overfitting a tiny batch, beam of one = greedy, config errors."""
 from __future__ import annotations
 
 import pytest
@@ -24,12 +24,12 @@ VARIANTS = [  # score, alignment, input feeding
 
 def tiny(
     score: str = "general", alignment: str = "global", input_feeding: bool = True, dropout: float = 0.0,
-    seed: int = 0, **layers: int,
+    seed: int = 0, **options: int | bool,
 ) -> Seq2Seq:
     torch.manual_seed(seed)
     cfg = ModelConfig(
         arch="luong", emb_dim=16, hidden_dim=32, attention_dim=16, dropout=dropout,
-        score=score, alignment=alignment, window=2, input_feeding=input_feeding, **layers,
+        score=score, alignment=alignment, window=2, input_feeding=input_feeding, **options,
     )
     return build_model(cfg, VOCAB, VOCAB, PAD, BOS, EOS)
 
@@ -145,6 +145,24 @@ def test_decoder_starts_from_the_encoder_final_states() -> None:
     bridged = tiny(encoder_layers=1, decoder_layers=3)
     h, c = bridged.encode(batch.src, batch.src_mask)["lstm"]
     assert h.shape == c.shape == (2, 3, 32)
+
+
+def test_reversed_source_is_read_backwards_and_annotated_in_order() -> None:
+    """reverse_source: the encoder's states equal those of the same weights over each sentence typed
+    backwards (padding left where it is), put back in source order; the final state is word 1's."""
+    backwards, forwards = tiny(reverse_source=True, encoder_layers=2), tiny(encoder_layers=2)
+    backwards.eval(), forwards.eval()
+    batch = collate([[5, 6, 7, 8], [9, 10]], [[4], [5]], [0, 1], PAD, BOS, EOS)  # src rows end with EOS
+    h, (h_n, c_n) = backwards.encoder(batch.src, batch.src_mask)
+    typed_src = batch.src.clone()
+    for row, n in enumerate(batch.src_mask.sum(1).tolist()):  # EOS first: the whole row backwards
+        typed_src[row, :n] = batch.src[row, :n].flip(0)
+    h_typed, (h_n_typed, c_n_typed) = forwards.encoder(typed_src, batch.src_mask)
+    for row, n in enumerate(batch.src_mask.sum(1).tolist()):
+        torch.testing.assert_close(h[row, :n], h_typed[row, :n].flip(0))
+        assert h[row, n:].eq(0).all()
+    torch.testing.assert_close((h_n, c_n), (h_n_typed, c_n_typed))
+    assert_padding_invariant(tiny("general", "local-p", reverse_source=True).eval())
 
 
 @pytest.mark.parametrize("input_feeding", [True, False])

@@ -62,10 +62,11 @@ def build_attention(cfg: ModelConfig, key_dim: int) -> Attention:
 def build_luong(
     cfg: ModelConfig, src_vocab: int, tgt_vocab: int, pad_id: int, bos_id: int, eos_id: int,
 ) -> LuongSeq2Seq:
-    """Unidirectional stacked LSTM encoder, Luong decoder with the configured score and alignment."""
+    """Unidirectional stacked LSTM encoder (reading backwards if `reverse_source`), Luong decoder with the
+    configured score and alignment."""
     encoder = RNNEncoder(
         src_vocab, cfg.emb_dim, cfg.hidden_dim, pad_id, bidirectional=False,
-        num_layers=cfg.encoder_layers, dropout=cfg.dropout, cell="lstm",
+        num_layers=cfg.encoder_layers, dropout=cfg.dropout, cell="lstm", reverse=cfg.reverse_source,
     )
     decoder = LuongDecoder(
         tgt_vocab, cfg.emb_dim, cfg.hidden_dim, context_dim=encoder.output_dim, num_layers=cfg.decoder_layers,

@@ -1,7 +1,8 @@
 """Recurrent source encoder (Cho et al. 2014; bidirectional as in Bahdanau et al. 2015, sec. 3.2;
-stacked LSTM as in Luong et al. 2015, sec. 2)."""
+stacked LSTM as in Luong et al. 2015, sec. 2, reading the source backwards as in their Table 1)."""
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
@@ -9,17 +10,29 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 CELLS = {"gru": nn.GRU, "lstm": nn.LSTM}
 
 
+def reversal(src_mask: Tensor) -> Tensor:
+    """src_mask [B, S] -> index [B, S] that reverses each row's real positions, padding in place
+    (its own inverse)."""
+    j = torch.arange(src_mask.size(1), device=src_mask.device)  # [S]
+    length = src_mask.sum(dim=1, keepdim=True)  # [B, 1]
+    return torch.where(j < length, length - 1 - j, j)
+
+
 class RNNEncoder(nn.Module):
     """Embeds source ids and runs a (bi)GRU or (bi)LSTM over them, padding-invariant through packing.
 
-    Annotations h_j = [→h_j; ←h_j] when bidirectional, else →h_j.
+    Annotations h_j = [→h_j; ←h_j] when bidirectional, else →h_j. `reverse` feeds each sentence
+    backwards (Sutskever et al. 2014; Luong et al. 2015's "reverse") and returns the annotations in
+    source order, so h_j still belongs to word j (then a summary of words j..T, the final state
+    that of word 1).
     """
 
     def __init__(
         self, vocab_size: int, emb_dim: int, hidden_dim: int, pad_id: int,
-        bidirectional: bool, num_layers: int = 1, dropout: float = 0.0, cell: str = "gru",
+        bidirectional: bool, num_layers: int = 1, dropout: float = 0.0, cell: str = "gru", reverse: bool = False,
     ) -> None:
         super().__init__()
+        self.reverse = reverse
         self.embed = nn.Embedding(vocab_size, emb_dim, padding_idx=pad_id)
         self.dropout = nn.Dropout(dropout)
         self.rnn = CELLS[cell](
@@ -34,9 +47,12 @@ class RNNEncoder(nn.Module):
         (h_n, c_n) for an LSTM. h_n[-1] is the top layer's last direction: →h_{T} for a
         unidirectional encoder, ←h_1 for a bidirectional one.
         """
-        x = self.dropout(self.embed(src))  # [B, S, E]
+        order = reversal(src_mask) if self.reverse else None  # [B, S]
+        x = self.dropout(self.embed(src if order is None else src.gather(1, order)))  # [B, S, E]
         lengths = src_mask.sum(dim=1).cpu()
         packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
         out, final = self.rnn(packed)  # h_n (and c_n): [layers * dirs, B, H]
         h, _ = pad_packed_sequence(out, batch_first=True, total_length=src.size(1))
+        if order is not None:
+            h = h.gather(1, order.unsqueeze(-1).expand_as(h))  # back to source order
         return h, final
