@@ -1,5 +1,5 @@
 """Additive attention golden values, padding invariance, teacher forcing = stepwise decoding,
-and every model overfitting a tiny batch."""
+every model overfitting a tiny batch, and the state's reordering (Memory, lazily selected Rows)."""
 from __future__ import annotations
 
 import pytest
@@ -8,7 +8,7 @@ import torch
 from seqattn.config import ModelConfig
 from seqattn.data import collate
 from seqattn.models import Seq2Seq, build_model
-from seqattn.models.base import Memory, select_state
+from seqattn.models.base import Memory, Rows, select_state
 from seqattn.modules.attention import AdditiveAttention
 
 from helpers import assert_overfits, assert_padding_invariant
@@ -89,3 +89,20 @@ def test_reordering_within_sentences_leaves_the_memory_in_place() -> None:
     pruned = select_state(state, torch.tensor([2, 3]))  # the first sentence is done
     assert isinstance(pruned["memory"], Memory) and pruned["memory"]["keys"].tolist() == [[1.0], [1.0]]
     assert pruned["layers"][0]["memory"]["keys"].tolist() == [[1.0], [1.0]]
+
+
+@pytest.mark.parametrize("grad", [False, True])
+def test_lazy_rows_extend_as_select_then_append(grad: bool) -> None:
+    """A cache selected twice (reorder, then prune) and extended equals index_select then cat, with or
+    without autograd; nothing is copied before the extension."""
+    cache = torch.randn(4, 2, 3, 5, requires_grad=grad)  # [B, h, t, d_k]
+    new = torch.randn(2, 2, 1, 5)
+    rows = select_state({"k": Rows(cache)}, torch.tensor([1, 1, 3, 0]))["k"]
+    rows = select_state(rows, torch.tensor([0, 2]))
+    assert rows.data is cache and rows.shape == (2, 2, 3, 5)
+    with torch.set_grad_enabled(grad):
+        extended = rows.extend(new, dim=2)
+    expected = torch.cat([cache[[1, 3]], new], dim=2)
+    torch.testing.assert_close(extended.tensor(), expected, rtol=0, atol=0)
+    assert extended.tensor().requires_grad == grad
+    assert Rows(cache[:, :, :0]).select(torch.tensor([0, 0])).extend(new, dim=2).tensor() is new

@@ -127,7 +127,7 @@ def test_incremental_decoding_equals_full_recomputation(norm: str) -> None:
         torch.testing.assert_close(step_alpha, alpha[:, t], atol=1e-6, rtol=1e-5)
         for layer in state["layers"]:  # the cache grows by one position, batch-first
             assert layer["self_k"].shape == layer["self_v"].shape == (2, HEADS, t + 1, D_MODEL // HEADS)
-        map_state(lambda x: x.size(0) == 2 or pytest.fail(f"state tensor {tuple(x.shape)} not batch-first"), state)
+        map_state(lambda x: x.shape[0] == 2 or pytest.fail(f"state tensor {tuple(x.shape)} not batch-first"), state)
 
 
 @pytest.mark.parametrize("norm", ["post", "pre"])

@@ -51,10 +51,10 @@ def max_output_lengths(src_mask: Tensor, max_len_a: float, max_len_b: float) -> 
 
 
 def constrain(log_probs: Tensor, model: Seq2Seq, t: int, min_len: int, tokens: Tensor, no_repeat_ngram: int) -> Tensor:
-    """The rules every search applies at step t before choosing, on a copy of log_probs [N, V]:
-    never PAD or BOS, no EOS before `min_len` tokens, no token that repeats an n-gram of `tokens` [N, t]."""
+    """The rules every search applies at step t before choosing, in place on log_probs [N, V] (the
+    step's own output): never PAD or BOS, no EOS before `min_len` tokens, no token that repeats an
+    n-gram of `tokens` [N, t]."""
     banned = [model.pad_id, model.bos_id] + ([model.eos_id] if t < min_len else [])
-    log_probs = log_probs.clone()
     log_probs[:, banned] = float("-inf")
     return block_repeated_ngrams(log_probs, tokens, no_repeat_ngram)
 

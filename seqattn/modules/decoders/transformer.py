@@ -4,18 +4,20 @@ The decoder state (batch-first throughout, so `select_state` reorders it with th
 
     {"memory": Memory(mask=src_mask [B, S]),
      "layers": [{"memory": Memory(k, v: W^K, W^V of the encoder memory [B, h, S, d_k]),
-                 "self_k", "self_v": self-attention keys, values of the t positions decoded so far [B, h, t, d_k]}
+                 "self_k", "self_v": Rows of the self-attention keys, values of the t positions decoded so
+                 far [B, h, t, d_k]}
                 per layer]}
 
 Teacher forcing runs the whole target in one pass under a causal mask; a search step runs one new
-position per hypothesis against the cache and appends its keys and values. Both are `advance`.
+position per hypothesis against the cache and appends its keys and values, applying the beam's
+reordering in the same copy (`Rows.extend`). Both are `advance`.
 """
 from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
 
-from seqattn.models.base import Memory, State
+from seqattn.models.base import Memory, Rows, State
 from seqattn.modules.attention.multihead import MultiHeadAttention
 from seqattn.modules.encoders.transformer import FeedForward, Residual
 from seqattn.modules.positional import PositionalEmbedding
@@ -37,14 +39,15 @@ class TransformerDecoderLayer(nn.Module):
         self.ffn_res = Residual(d_model, dropout, pre_norm)
 
     def forward(
-        self, x: Tensor, cache: dict[str, Tensor], src_mask: Tensor, self_mask: Tensor | None, need_weights: bool,
-    ) -> tuple[Tensor, Tensor | None, dict[str, Tensor]]:
+        self, x: Tensor, cache: dict[str, Rows | Memory], src_mask: Tensor, self_mask: Tensor | None,
+        need_weights: bool,
+    ) -> tuple[Tensor, Tensor | None, dict[str, Rows | Memory]]:
         """x [B, T, d_model]: the T positions after the t cached ones; self_mask [1, T, t + T] (None: T = 1,
         all visible) -> x [B, T, d_model], cross-attention alpha [B, T, S] or None, cache with t + T positions."""
         h = self.self_res.input(x)
         k, v = self.self_attn.precompute(h, h)  # [B, h, T, d_k]
-        k, v = torch.cat([cache["self_k"], k], dim=2), torch.cat([cache["self_v"], v], dim=2)  # [B, h, t + T, d_k]
-        x = self.self_res.output(x, self.self_attn(h, k, v, self_mask, need_weights=False)[0])
+        k, v = cache["self_k"].extend(k, dim=2), cache["self_v"].extend(v, dim=2)  # [B, h, t + T, d_k]
+        x = self.self_res.output(x, self.self_attn(h, k.data, v.data, self_mask, need_weights=False)[0])
         h = self.cross_res.input(x)
         context, alpha = self.cross_attn(h, cache["memory"]["k"], cache["memory"]["v"], src_mask, need_weights)
         x = self.cross_res.output(x, context)
@@ -80,7 +83,7 @@ class TransformerDecoder(nn.Module):
             attn = layer.cross_attn
             memory_k, memory_v = attn.precompute(memory, memory)  # [B, h, S, d_k]
             empty = memory_k.new_zeros(B, attn.h, 0, attn.d_k)  # [B, h, 0, d_k]
-            layers.append({"memory": Memory(k=memory_k, v=memory_v), "self_k": empty, "self_v": empty})
+            layers.append({"memory": Memory(k=memory_k, v=memory_v), "self_k": Rows(empty), "self_v": Rows(empty)})
         return {"memory": Memory(mask=src_mask), "layers": layers}
 
     def advance(self, tokens: Tensor, state: State, need_alpha: bool = True) -> tuple[Tensor, Tensor | None, State]:
@@ -88,7 +91,7 @@ class TransformerDecoder(nn.Module):
 
         New position i sees the cached positions and new positions j <= i.
         """
-        T, t = tokens.size(1), state["layers"][0]["self_k"].size(2)
+        T, t = tokens.size(1), state["layers"][0]["self_k"].shape[2]
         x = self.embed(tokens, start=t)  # positions t .. t + T - 1 [B, T, d_model]
         causal = None if T == 1 else torch.ones(T, t + T, dtype=torch.bool, device=tokens.device).tril(t).unsqueeze(0)
         alpha, layers = None, []
