@@ -10,12 +10,12 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 CELLS = {"gru": nn.GRU, "lstm": nn.LSTM}
 
 
-def reversal(src_mask: Tensor) -> Tensor:
-    """src_mask [B, S] -> index [B, S] that reverses each row's real positions, padding in place
-    (its own inverse)."""
-    j = torch.arange(src_mask.size(1), device=src_mask.device)  # [S]
-    length = src_mask.sum(dim=1, keepdim=True)  # [B, 1]
-    return torch.where(j < length, length - 1 - j, j)
+def reversal(lengths: Tensor, S: int) -> Tensor:
+    """lengths [B] -> index [B, S] that reverses each row's first lengths[b] positions, padding in
+    place (its own inverse)."""
+    j = torch.arange(S, device=lengths.device)  # [S]
+    n = lengths.unsqueeze(1)  # [B, 1]
+    return torch.where(j < n, n - 1 - j, j)
 
 
 class RNNEncoder(nn.Module):
@@ -47,10 +47,10 @@ class RNNEncoder(nn.Module):
         (h_n, c_n) for an LSTM. h_n[-1] is the top layer's last direction: →h_{T} for a
         unidirectional encoder, ←h_1 for a bidirectional one.
         """
-        order = reversal(src_mask) if self.reverse else None  # [B, S]
+        lengths = src_mask.sum(dim=1)  # [B]
+        order = reversal(lengths, src.size(1)) if self.reverse else None  # [B, S]
         x = self.dropout(self.embed(src if order is None else src.gather(1, order)))  # [B, S, E]
-        lengths = src_mask.sum(dim=1).cpu()
-        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
         out, final = self.rnn(packed)  # h_n (and c_n): [layers * dirs, B, H]
         h, _ = pad_packed_sequence(out, batch_first=True, total_length=src.size(1))
         if order is not None:
