@@ -211,6 +211,27 @@ def test_coverage_penalty_golden() -> None:
     assert coverage_penalty(torch.full((4, 2), 0.5), 1.0) == 0.0  # every source word fully covered
 
 
+def test_coverage_penalty_is_finite_for_words_never_attended() -> None:
+    # local attention gives exactly zero outside its window: each such word costs log(1e-6), and a
+    # hypothesis leaving out more words still ranks lower
+    one_left_out = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])  # [T=2, S=3]
+    two_left_out = torch.tensor([[1.0, 0.0, 0.0], [1.0, 0.0, 0.0]])
+    assert coverage_penalty(one_left_out, 0.2) == pytest.approx(0.2 * math.log(1e-6))
+    assert coverage_penalty(two_left_out, 0.2) == pytest.approx(0.4 * math.log(1e-6))
+    assert coverage_penalty(two_left_out, 0.2) < coverage_penalty(one_left_out, 0.2) < 0.0
+    # in beam search: b (.6 * .9) leaves two source words out, a (.35 * .9) one; both stay finite, a first
+    a, b = 3, 4
+    model = table_model({BOS: {a: 0.35, b: 0.6}, a: {EOS: 0.9}, b: {EOS: 0.9}})
+    model.attention = torch.tensor([[1.0, 0.0, 0.0]] * 5)  # [V, S=3]
+    model.attention[a] = torch.tensor([0.0, 1.0, 0.0])
+    src, src_mask = batch([3])
+    [[best, second]] = beam_search(
+        model, src, src_mask, beam_size=2, nbest=2, length_penalty="none", coverage_penalty=1.0,
+    )
+    assert best.tokens == [a] and best.score == pytest.approx(math.log(0.35 * 0.9) + math.log(1e-6))
+    assert second.tokens == [b] and second.score == pytest.approx(math.log(0.6 * 0.9) + 2 * math.log(1e-6))
+
+
 def test_coverage_penalty_reranks_by_attention() -> None:
     # a (.6 * .9) beats b (.35 * .9), but attends to the first source word twice and the second barely
     a, b = 3, 4

@@ -36,13 +36,18 @@ def length_penalty(length: int, kind: str, alpha: float) -> float:
     raise SeqattnError(f"search.length_penalty: unknown {kind!r}; choose one of {', '.join(LENGTH_PENALTIES)}")
 
 
+COVERAGE_FLOOR = 1e-6  # the least coverage a source word counts with: log(1e-6) = -13.8
+
+
 def coverage_penalty(alpha: Tensor, beta: float) -> float:
-    """cp(X; Y) = beta * sum_i log(min(sum_j alpha_ij, 1.0)) (GNMT, Wu et al. 2016, eq. 14).
+    """cp(X; Y) = beta * sum_i log(min(max(sum_j alpha_ij, eps), 1.0)) (GNMT, Wu et al. 2016, eq. 14).
 
     alpha: [T, S] attention of one hypothesis, j over its T target steps (EOS included when
-    finished), i over its S real source positions. A source position never attended to costs -inf.
+    finished), i over its S real source positions. The floor eps = COVERAGE_FLOOR keeps a source
+    word never attended to (exactly zero under local attention, outside every window) at a large
+    finite cost instead of -inf, so hypotheses that leave words out still rank by how many.
     """
-    return beta * alpha.sum(dim=0).clamp(max=1.0).log().sum().item()
+    return beta * alpha.sum(dim=0).clamp(min=COVERAGE_FLOOR, max=1.0).log().sum().item()
 
 
 def max_output_lengths(src_mask: Tensor, max_len_a: float, max_len_b: float) -> list[int]:
