@@ -284,11 +284,11 @@ def repeated_ngrams(tokens: list[int], n: int) -> bool:
 def test_block_repeated_ngrams_golden() -> None:
     log_probs = torch.zeros(2, 6)
     tokens = torch.tensor([[3, 4, 5, 3, 4], [3, 4, 3, 4, 3]])
-    blocked = block_repeated_ngrams(log_probs, tokens, 2).isinf()
+    blocked = block_repeated_ngrams(log_probs.clone(), tokens, 2).isinf()  # in place: each call on a copy
     assert blocked[0].nonzero().flatten().tolist() == [5]  # (4, 5) seen
     assert blocked[1].nonzero().flatten().tolist() == [4]  # (3, 4) seen
-    assert block_repeated_ngrams(log_probs, tokens, 3).isinf().nonzero().tolist() == [[0, 5], [1, 4]]
-    assert block_repeated_ngrams(log_probs, tokens, 1).isinf()[0].nonzero().flatten().tolist() == [3, 4, 5]
+    assert block_repeated_ngrams(log_probs.clone(), tokens, 3).isinf().nonzero().tolist() == [[0, 5], [1, 4]]
+    assert block_repeated_ngrams(log_probs.clone(), tokens, 1).isinf()[0].nonzero().flatten().tolist() == [3, 4, 5]
     assert block_repeated_ngrams(log_probs, tokens, 0) is log_probs and not log_probs.isinf().any()
 
 

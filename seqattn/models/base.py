@@ -99,7 +99,8 @@ class Seq2Seq(nn.Module, ABC):
         """One decoder step.
 
         y_prev: [B] previous target ids -> log-probabilities [B, V], attention weights alpha
-        [B, S] over the source (None for a model without attention), and the next state.
+        [B, S] over the source (None for a model without attention), and the next state. The
+        log-probabilities are a new tensor of this step: search edits them in place.
         """
 
     @abstractmethod

@@ -65,8 +65,8 @@ def constrain(log_probs: Tensor, model: Seq2Seq, t: int, min_len: int, tokens: T
 
 
 def block_repeated_ngrams(log_probs: Tensor, tokens: Tensor, n: int) -> Tensor:
-    """log_probs [N, V] with -inf at every token that would complete an n-gram already in its row of
-    tokens [N, t] (the generated history); unchanged for n = 0."""
+    """log_probs [N, V], in place, with -inf at every token that would complete an n-gram already in
+    its row of tokens [N, t] (the generated history); unchanged for n = 0."""
     if n < 0:
         raise SeqattnError(f"search.no_repeat_ngram: must be 0 (off) or a positive n-gram size, got {n}")
     if n == 0 or tokens.size(1) < n:
@@ -75,7 +75,6 @@ def block_repeated_ngrams(log_probs: Tensor, tokens: Tensor, n: int) -> Tensor:
     prefix = tokens[:, tokens.size(1) - n + 1 :]  # [N, n - 1]: the last tokens, an n-gram with the next
     seen = ngrams[:, :, :-1].eq(prefix.unsqueeze(1)).all(dim=-1)  # [N, t - n + 1]
     rows, starts = seen.nonzero(as_tuple=True)
-    log_probs = log_probs.clone()
     log_probs[rows, ngrams[rows, starts, -1]] = float("-inf")
     return log_probs
 

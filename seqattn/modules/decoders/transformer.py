@@ -47,7 +47,7 @@ class TransformerDecoderLayer(nn.Module):
         h = self.self_res.input(x)
         k, v = self.self_attn.precompute(h, h)  # [B, h, T, d_k]
         k, v = cache["self_k"].extend(k, dim=2), cache["self_v"].extend(v, dim=2)  # [B, h, t + T, d_k]
-        x = self.self_res.output(x, self.self_attn(h, k.data, v.data, self_mask, need_weights=False)[0])
+        x = self.self_res.output(x, self.self_attn(h, k.tensor(), v.tensor(), self_mask, need_weights=False)[0])
         h = self.cross_res.input(x)
         context, alpha = self.cross_attn(h, cache["memory"]["k"], cache["memory"]["v"], src_mask, need_weights)
         x = self.cross_res.output(x, context)
