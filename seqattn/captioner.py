@@ -24,7 +24,7 @@ class Captioner:
         self.model, self.vocab, self.cfg, self.device = model, vocab, cfg, device
         self.generator, self.amp_dtype = generator, amp_dtype
 
-    @torch.inference_mode()
+    @torch.no_grad()  # not inference_mode: under it autocast re-casts the weights at every search step
     def caption_annotations(self, grids: Tensor) -> list[list[Hypothesis]]:
         """Annotation grids a [N, L, D] -> n-best captions per image; alpha rows are over the L locations."""
         self.model.eval()
@@ -36,7 +36,7 @@ class Captioner:
                 results += search(self.model, a, mask, self.cfg, self.generator)
         return results
 
-    @torch.inference_mode()
+    @torch.no_grad()
     def caption_images(self, images: Sequence[Path], image_size: int) -> list[list[Hypothesis]]:
         """Image files -> n-best captions each, the CNN run by the model (evaluation transform)."""
         self.model.eval()

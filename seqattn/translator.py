@@ -21,7 +21,7 @@ class Translator:
         self.model, self.src_tok, self.tgt_tok, self.cfg, self.device = model, src_tok, tgt_tok, cfg, device
         self.generator, self.amp_dtype = generator, amp_dtype
 
-    @torch.inference_mode()
+    @torch.no_grad()  # not inference_mode: under it autocast re-casts the weights at every search step
     def translate_ids(self, src_ids: list[list[int]]) -> list[list[Hypothesis]]:
         """Subword ids (without EOS) -> n-best hypotheses per sentence, in input order."""
         self.model.eval()

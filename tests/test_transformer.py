@@ -88,6 +88,10 @@ def test_fused_path_equals_explicit_weights() -> None:
     one, one_alpha = att(query[:, 2], keys, values, mask[:, 2])
     torch.testing.assert_close(one, explicit[:, 2])
     torch.testing.assert_close(one_alpha, alpha[:, 2])
+    # a single query without weights (a search step) takes the matmuls, not the fused kernel: same rows
+    one_step, no_weights = att(query[:, 2:3], keys, values, mask[:, 2:3], need_weights=False)
+    assert no_weights is None
+    torch.testing.assert_close(one_step, explicit[:, 2:3])
     # and the model's teacher forcing gives the same logits without the explicit weights
     model = tiny().eval()
     batch = collate([[5, 6, 7], [8, 9]], [[4, 5, 6], [7]], [0, 1], PAD, BOS, EOS)

@@ -185,14 +185,20 @@ def decode_onmt(work: Path, model: Path, args: argparse.Namespace, max_len: int,
 
 
 def decode_ct2(work: Path, model: Path, args: argparse.Namespace, max_len: int, tool: str = "ct2") -> list[Row]:
-    """Convert `model` (OpenNMT-py's, or seqattn's for tool "ct2_seqattn") and decode with CTranslate2."""
+    """Convert `model` (OpenNMT-py's, or seqattn's for tool "ct2_seqattn") and decode with CTranslate2
+    in float32, and with `--ct2-int8` again with int8 weights (column `tool`_int8)."""
     converter = "ct2_from_seqattn.py" if tool == "ct2_seqattn" else "ct2_convert.py"
     run([sys.executable, str(HERE / converter), str(model.resolve()), tool], work, work / f"convert_{tool}.log", args.threads)
-    cmd = [sys.executable, str(HERE / "ct2_decode.py"), tool, "test.en.sp", f"{tool}.hyp", "--threads", str(args.threads),
-           "--beam", "5", "--batch", str(SEARCH["batch_size"]), "--max-len", str(max_len - 1), "--length-penalty", str(SEARCH["alpha"])]
-    _, rss = run(cmd, work, work / f"{tool}.log", args.threads)
-    result = json.loads((work / f"{tool}.log").read_text(encoding="utf-8").splitlines()[-1])
-    return decode_rows(tool, result["sentences"], result["seconds"], work / f"{tool}.hyp", max_len, rss, args)
+    rows = []
+    for compute_type in ["float32"] + (["int8"] if args.ct2_int8 else []):
+        name = tool if compute_type == "float32" else f"{tool}_{compute_type}"
+        cmd = [sys.executable, str(HERE / "ct2_decode.py"), tool, "test.en.sp", f"{name}.hyp", "--threads", str(args.threads),
+               "--beam", "5", "--batch", str(SEARCH["batch_size"]), "--max-len", str(max_len - 1),
+               "--length-penalty", str(SEARCH["alpha"]), "--compute-type", compute_type]
+        _, rss = run(cmd, work, work / f"{name}.log", args.threads)
+        result = json.loads((work / f"{name}.log").read_text(encoding="utf-8").splitlines()[-1])
+        rows += decode_rows(name, result["sentences"], result["seconds"], work / f"{name}.hyp", max_len, rss, args)
+    return rows
 
 
 def prenorm(checkpoint: Path) -> bool:
@@ -228,10 +234,13 @@ def ours(path: Path | None) -> list[Row]:
 
 def peer_mfu(table: dict[str, tuple[str, dict[str, object]]], path: Path | None, model: str) -> None:
     """OpenNMT-py's MFU from its target tokens/s and seqattn's FLOPs per target token and matmul peak
-    (the same model and data; FLOPs counted by torch in seqattn's training step)."""
+    (the same model and data; FLOPs counted by torch in seqattn's training step). Only beside an fp32
+    seqattn run: OpenNMT-py trains in fp32, and a bf16 run measured the bf16 peak."""
     if path is None or "train_mfu" not in table or model != "transformer":  # other models: other FLOPs
         return
     figures = json.loads(path.read_text(encoding="utf-8"))
+    if figures.get("train_precision") != "float32":
+        return
     onmt = table["train_tgt_tokens_per_s"][1].get("onmt")
     if onmt is not None:
         flops = figures["train_mflop_per_tgt_token"] * 1e6 * float(onmt)
@@ -262,6 +271,8 @@ def main() -> None:
     parser.add_argument("--seqattn-checkpoint", type=Path,
                         help="seqattn's trained Transformer (best.pt, spm.model and config.yaml beside it): also decoded "
                              "by CTranslate2, and by OpenNMT-py when it is pre-norm.")
+    parser.add_argument("--ct2-int8", action="store_true",
+                        help="Also decode with CTranslate2's int8 weights (its fastest CPU compute type).")
     args = parser.parse_args()
     if min(args.sentences, args.threads, args.batch_tokens) < 1 or min(args.warmup, args.steps) < 0:
         fail("--sentences, --threads and --batch-tokens must be >= 1, --warmup and --steps >= 0")
@@ -290,12 +301,12 @@ def main() -> None:
         print(f"{key:<24} {value}")
     table = merge(rows)
     peer_mfu(table, args.ours, args.model)
-    names = {"seqattn": "seqattn", "onmt": "OpenNMT-py", "ct2": "CTranslate2", "ct2_seqattn": "CT2(seqattn)",
-             "onmt_seqattn": "ONMT(seqattn)"}
+    names = {"seqattn": "seqattn", "onmt": "OpenNMT-py", "ct2": "CTranslate2", "ct2_int8": "CTranslate2-int8",
+             "ct2_seqattn": "CT2(seqattn)", "ct2_seqattn_int8": "CT2-int8(seqattn)", "onmt_seqattn": "ONMT(seqattn)"}
     tools = [t for t in names if any(t in v for _, v in table.values())]
-    print(f"\n{'':<24}" + "".join(f"{names[t]:>15}" for t in tools) + "  unit")
+    print(f"\n{'':<24}" + "".join(f"{names[t]:>19}" for t in tools) + "  unit")
     for key, (unit, values) in table.items():
-        print(f"{key:<24}" + "".join(f"{show(values.get(t)):>15}" for t in tools) + f"  {unit}")
+        print(f"{key:<24}" + "".join(f"{show(values.get(t)):>19}" for t in tools) + f"  {unit}")
     if args.json is not None:
         out = {"machine": dict(machine), "figures": {k: {"unit": u, **v} for k, (u, v) in table.items()}}
         args.json.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")

@@ -23,6 +23,7 @@ import yaml
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
+from seqattn.allocator import keep_freed_memory
 from seqattn.config import Config, config_from_dict
 from seqattn.errors import SeqattnError
 from seqattn.tasks import build_task
@@ -89,7 +90,9 @@ class Progress:
 
 
 def run_folder(cfg: Config, resume: bool) -> Path:
-    """Set the CPU threads and give the run's out_dir, refusing to start over a run unless resuming."""
+    """Set the CPU threads and malloc's reuse of freed memory, and give the run's out_dir, refusing to
+    start over a run unless resuming."""
+    keep_freed_memory()
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     out = Path(cfg.out_dir)
@@ -243,7 +246,7 @@ class Trainer:
         return self.all_reduce([total])[0], tokens
 
     # ---- validation ---------------------------------------------------------------------------
-    @torch.inference_mode()
+    @torch.no_grad()  # not inference_mode: under it autocast re-casts the weights at every search step
     def validate(self) -> dict[str, float]:
         """Loss and perplexity by teacher forcing, sacreBLEU by the configured search."""
         self.model.eval()

@@ -5,8 +5,10 @@
 
 `precompute` applies W^K and W^V to the memory once (per sentence for cross-attention, per new
 position for a self-attention cache) and returns keys and values split into heads [B, h, S, d_k].
-The weights are computed explicitly only when asked (`need_weights`); otherwise the fused
-`scaled_dot_product_attention` kernel runs and alpha is None.
+The weights are computed explicitly when asked (`need_weights`) and for a single query position (a
+search step: there torch's fused CPU kernel is 1.2-2.5x slower than the two matmuls in fp32 and
+about 4x slower in bf16, `benchmarks/README.md`); otherwise the fused `scaled_dot_product_attention`
+kernel runs. alpha is None unless asked for.
 """
 from __future__ import annotations
 
@@ -55,16 +57,16 @@ class MultiHeadAttention(Attention):
         one_step = query.dim() == 2
         q = query.unsqueeze(1) if one_step else query  # [B, T, d_model]
         m = None if mask is None else (mask.unsqueeze(1) if mask.dim() == 2 else mask).unsqueeze(1)  # [B, 1, T, S]
-        p = self.dropout if self.training else 0.0
-        if need_weights:
+        p, alpha = (self.dropout if self.training else 0.0), None
+        if need_weights or q.size(1) == 1:
             e = self.score(q, keys)  # [B, h, T, S]
             weights = e if m is None else e.masked_fill(~m, float("-inf"))
             weights = weights.softmax(dim=-1)
             heads = F.dropout(weights, p, self.training) @ values  # [B, h, T, d_k]
-            alpha = weights.mean(dim=1) if self.alpha_head < 0 else weights[:, self.alpha_head]  # [B, T, S]
+            if need_weights:
+                alpha = weights.mean(dim=1) if self.alpha_head < 0 else weights[:, self.alpha_head]  # [B, T, S]
         else:
             heads = F.scaled_dot_product_attention(self.queries(q), keys, values, attn_mask=m, dropout_p=p)
-            alpha = None
         context = self.W_O(heads.transpose(1, 2).flatten(2))  # Concat(head_1..head_h) W^O [B, T, d_model]
         if one_step:
             return context.squeeze(1), None if alpha is None else alpha.squeeze(1)
