@@ -7,7 +7,7 @@
 position for a self-attention cache) and returns keys and values split into heads [B, h, S, d_k].
 The weights are computed explicitly when asked (`need_weights`) and for a single query position (a
 search step: there torch's fused CPU kernel is 1.2-2.5x slower than the two matmuls in fp32 and
-about 4x slower in bf16, `benchmarks/README.md`); otherwise the fused `scaled_dot_product_attention`
+4-5x slower in bf16, `benchmarks/README.md`); otherwise the fused `scaled_dot_product_attention`
 kernel runs. alpha is None unless asked for.
 """
 from __future__ import annotations
