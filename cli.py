@@ -147,7 +147,6 @@ def translate(
     from seqattn.evaluation import corpus_scores
     from seqattn.training import autocast_dtype, load_models, resolve_device
     from seqattn.translator import Translator
-    from seqattn.visualisation import save_alignment
 
     dev = resolve_device(device)
     model, cfg, src_tok, tgt_tok = load_models(checkpoint, dev)
@@ -190,6 +189,8 @@ def translate(
         for score in corpus_scores(best, [refs]):
             log(f"{split}: {score.text}\n  signature: {score.signature}")
     if attention_dir is not None:
+        from seqattn.visualisation import save_alignment  # matplotlib only when pictures are asked for
+
         attention_dir.mkdir(parents=True, exist_ok=True)
         for i, hyps in enumerate(results[: attention_max or None]):
             best = hyps[0]

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import click
@@ -65,6 +67,25 @@ def test_translate_a_split_prints_scores(trained: Path) -> None:
     result = invoke("translate", "-c", trained, "--split", "test", "--beam-size", 1)
     assert result.exit_code == 0
     assert len(result.stdout.splitlines()) == 20 and "test: BLEU = " in result.stderr and "signature: nrefs:1" in result.stderr
+
+
+MODULES_AT_EXIT = """
+import atexit, runpy, sys
+atexit.register(lambda: print("MODULES", " ".join(sys.modules)))
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def test_translate_never_imports_torchvision_or_matplotlib(trained: Path) -> None:
+    """Text decoding stays clear of torchvision (it loads torch._dynamo: ~165 MiB of peak memory) and of
+    matplotlib unless --attention-dir asks for pictures."""
+    cli_py = Path(__file__).resolve().parent.parent / "cli.py"
+    out = subprocess.run([sys.executable, "-c", MODULES_AT_EXIT, str(cli_py), "translate", "-c", str(trained),
+                          "--split", "test", "--beam-size", "1"], capture_output=True, text=True, check=True)
+    loaded = set(out.stdout.rsplit("MODULES ", 1)[1].split())
+    assert "seqattn.translator" in loaded
+    assert not loaded & {"torchvision", "torch._dynamo", "matplotlib"}
 
 
 @pytest.mark.parametrize("args,message", [

@@ -101,6 +101,22 @@ def test_fused_path_equals_explicit_weights() -> None:
     torch.testing.assert_close(fused_logits, logits, atol=1e-5, rtol=1e-5)
 
 
+def test_search_step_attends_in_float32_under_autocast() -> None:
+    """Under bf16 autocast a single query (a search step) takes eq. 1 in float32 over the bf16 projections."""
+    torch.manual_seed(0)
+    att = MultiHeadAttention(D_MODEL, HEADS).eval()
+    query, memory = torch.randn(3, D_MODEL), torch.randn(3, 6, D_MODEL)
+    mask = torch.tensor([[True] * 6, [True] * 4 + [False] * 2, [True] * 2 + [False] * 4])
+    with torch.no_grad(), torch.autocast("cpu", torch.bfloat16):
+        keys, values = att.precompute(memory, memory)
+        queries = att.queries(query.unsqueeze(1))  # [B, h, 1, d_k]
+        _, alpha = att(query, keys, values, mask)
+    assert keys.dtype == queries.dtype == torch.bfloat16 and alpha.dtype == torch.float32
+    e = queries.float() @ keys.float().transpose(-2, -1) / math.sqrt(D_MODEL // HEADS)  # [B, h, 1, S]
+    expected = e.masked_fill(~mask[:, None, None], float("-inf")).softmax(dim=-1).mean(dim=1)[:, 0]
+    torch.testing.assert_close(alpha, expected, atol=1e-6, rtol=1e-5)
+
+
 def test_sinusoidal_positions() -> None:
     d = 6
     pe = sinusoidal_encoding(torch.arange(5), d)

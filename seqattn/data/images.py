@@ -7,13 +7,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from PIL import Image
 from torch import Tensor
-from torchvision import transforms as T
 
 from seqattn.errors import SeqattnError
+
+if TYPE_CHECKING:  # imported on use below: torchvision loads torch._dynamo (~165 MiB), which text models never need
+    from torchvision import transforms as T
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 _PIL_ERRORS = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)  # what a bad file raises
@@ -21,11 +24,15 @@ _PIL_ERRORS = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)  
 
 def eval_crop(image_size: int) -> T.Compose:
     """PIL image -> the square the CNN sees at evaluation: resized, then center-cropped."""
+    from torchvision import transforms as T
+
     return T.Compose([T.Resize(image_size), T.CenterCrop(image_size)])
 
 
 def image_transform(image_size: int, mean: Sequence[float], std: Sequence[float], train: bool) -> T.Compose:
     """PIL image -> normalised tensor [3, image_size, image_size]."""
+    from torchvision import transforms as T
+
     if train:
         crop = T.Compose([T.Resize(image_size), T.RandomCrop(image_size), T.RandomHorizontalFlip()])
     else:

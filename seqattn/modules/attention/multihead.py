@@ -8,12 +8,16 @@ position for a self-attention cache) and returns keys and values split into head
 The weights are computed explicitly when asked (`need_weights`) and for a single query position (a
 search step: there torch's fused CPU kernel is 1.2-2.5x slower than the two matmuls in fp32 and
 4-5x slower in bf16, `benchmarks/README.md`); otherwise the fused `scaled_dot_product_attention`
-kernel runs. alpha is None unless asked for.
+kernel runs. A search step's two matmuls run in float32 even under autocast: in bf16 on a CPU each
+new shape (rows x cached positions, new at every step) builds and keeps a oneDNN kernel of about
+1 MiB, which made bf16 beam search peak 600 MiB above fp32, at no gain in speed. alpha is None unless
+asked for.
 """
 from __future__ import annotations
 
 import math
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -46,7 +50,18 @@ class MultiHeadAttention(Attention):
 
     def score(self, query: Tensor, keys: Tensor) -> Tensor:
         """query [B, T, d_model], keys [B, h, S, d_k] -> e = Q W^Q K^T / sqrt(d_k) per head [B, h, T, S]."""
-        return self.queries(query) @ keys.transpose(-2, -1) / math.sqrt(self.d_k)
+        return self.energies(self.queries(query), keys)
+
+    def energies(self, queries: Tensor, keys: Tensor) -> Tensor:
+        """queries [B, h, T, d_k] (projected), keys [B, h, S, d_k] -> Q K^T / sqrt(d_k) [B, h, T, S]."""
+        return queries @ keys.transpose(-2, -1) / math.sqrt(self.d_k)
+
+    def attend(self, queries: Tensor, keys: Tensor, values: Tensor, m: Tensor | None, p: float) -> tuple[Tensor, Tensor]:
+        """Eq. 1 with explicit weights: queries [B, h, T, d_k], keys, values [B, h, S, d_k], m [B, 1, T | 1, S]
+        -> heads [B, h, T, d_k], weights [B, h, T, S] (before dropout)."""
+        e = self.energies(queries, keys)  # [B, h, T, S]
+        weights = (e if m is None else e.masked_fill(~m, float("-inf"))).softmax(dim=-1)
+        return F.dropout(weights, p, self.training) @ values, weights
 
     def forward(
         self, query: Tensor, keys: Tensor, values: Tensor, mask: Tensor | None = None, need_weights: bool = True,
@@ -58,15 +73,17 @@ class MultiHeadAttention(Attention):
         q = query.unsqueeze(1) if one_step else query  # [B, T, d_model]
         m = None if mask is None else (mask.unsqueeze(1) if mask.dim() == 2 else mask).unsqueeze(1)  # [B, 1, T, S]
         p, alpha = (self.dropout if self.training else 0.0), None
-        if need_weights or q.size(1) == 1:
-            e = self.score(q, keys)  # [B, h, T, S]
-            weights = e if m is None else e.masked_fill(~m, float("-inf"))
-            weights = weights.softmax(dim=-1)
-            heads = F.dropout(weights, p, self.training) @ values  # [B, h, T, d_k]
-            if need_weights:
-                alpha = weights.mean(dim=1) if self.alpha_head < 0 else weights[:, self.alpha_head]  # [B, T, S]
+        queries = self.queries(q)  # [B, h, T, d_k]
+        if q.size(1) == 1:  # a search step: float32 matmuls (module docstring)
+            with torch.autocast(q.device.type, enabled=False):
+                heads, weights = self.attend(queries.float(), keys.float(), values.float(), m, p)
+            heads = heads.to(queries.dtype)  # W^O takes the projections' dtype
+        elif need_weights:
+            heads, weights = self.attend(queries, keys, values, m, p)
         else:
-            heads = F.scaled_dot_product_attention(self.queries(q), keys, values, attn_mask=m, dropout_p=p)
+            heads = F.scaled_dot_product_attention(queries, keys, values, attn_mask=m, dropout_p=p)  # [B, h, T, d_k]
+        if need_weights:
+            alpha = weights.mean(dim=1) if self.alpha_head < 0 else weights[:, self.alpha_head]  # [B, T, S]
         context = self.W_O(heads.transpose(1, 2).flatten(2))  # Concat(head_1..head_h) W^O [B, T, d_model]
         if one_step:
             return context.squeeze(1), None if alpha is None else alpha.squeeze(1)

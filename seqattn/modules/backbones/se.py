@@ -2,10 +2,14 @@
 Networks", sec. 3 and the integration variants of Fig. 5 / Table 14)."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from torch import Tensor, nn
-from torchvision.models.resnet import BasicBlock, Bottleneck
 
 from seqattn.errors import SeqattnError
+
+if TYPE_CHECKING:  # torchvision is imported where a network is built (see torchvision_cnn.py)
+    from torchvision.models.resnet import BasicBlock, Bottleneck
 
 VARIANTS = ("standard", "pre", "post", "identity")
 
@@ -51,7 +55,7 @@ class SEBlock(nn.Module):
         """F(x): the block's conv-BN stack without the shortcut and the final ReLU."""
         b = self.block
         out = b.relu(b.bn1(b.conv1(x)))
-        if isinstance(b, Bottleneck):
+        if _is_bottleneck(b):
             out = b.relu(b.bn2(b.conv2(out)))
             return b.bn3(b.conv3(out))
         return b.bn2(b.conv2(out))
@@ -70,8 +74,13 @@ class SEBlock(nn.Module):
         return relu(self.residual(x) + self.se(self.shortcut(x)))  # identity
 
 
+def _is_bottleneck(block: BasicBlock | Bottleneck) -> bool:
+    """Bottleneck: 1x1, 3x3, 1x1 convolutions (conv1..conv3); BasicBlock: two 3x3 (conv1, conv2)."""
+    return hasattr(block, "conv3")
+
+
 def _out_channels(block: BasicBlock | Bottleneck) -> int:
-    return (block.bn3 if isinstance(block, Bottleneck) else block.bn2).num_features
+    return (block.bn3 if _is_bottleneck(block) else block.bn2).num_features
 
 
 def add_se(resnet: nn.Module, variant: str, reduction: int) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from torch import nn
-from torchvision import models
 
 from seqattn.config import BackboneConfig
 from seqattn.errors import SeqattnError
@@ -62,6 +61,8 @@ def build_torchvision(cfg: BackboneConfig) -> Backbone:
 
 
 def _torchvision_net(arch: str, imagenet: bool) -> nn.Module:
+    from torchvision import models  # here, not at the top: importing torchvision loads torch._dynamo (~165 MiB)
+
     if not imagenet:
         return models.get_model(arch)
     try:
