@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every Luong et al. 2015 variant (and local-p, global-general, global-dot reading the source backwards) for
+# Every Luong et al. 2015 variant, each also reading the source backwards (VARIANT-reverse), for
 # 60 minutes each on Multi30k En->De, then test2016 with beam 5 and BLEU by source length:
 #   bash recipes/luong2015/run.sh [VARIANT ...]
 set -euo pipefail
@@ -15,9 +15,12 @@ declare -A OVERRIDES=(
   [local-p-reverse]="model.score=general model.alignment=local-p model.reverse_source=true"
   [global-general-reverse]="model.score=general model.reverse_source=true"
   [global-dot-reverse]="model.score=dot model.reverse_source=true"
+  [global-concat-reverse]="model.score=concat model.reverse_source=true"
+  [local-m-reverse]="model.score=general model.alignment=local-m model.reverse_source=true"
 )
 variants=("$@")
-[ $# -gt 0 ] || variants=(global-dot global-general global-concat local-m local-p local-p-reverse global-general-reverse global-dot-reverse)
+[ $# -gt 0 ] || variants=(global-dot global-general global-concat local-m local-p local-p-reverse global-general-reverse global-dot-reverse
+  global-concat-reverse local-m-reverse)
 for variant in "${variants[@]}"; do
   out=runs/luong2015/$variant
   # shellcheck disable=SC2086
