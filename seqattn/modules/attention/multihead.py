@@ -77,7 +77,6 @@ class MultiHeadAttention(Attention):
         if q.size(1) == 1:  # a search step: float32 matmuls (module docstring)
             with torch.autocast(q.device.type, enabled=False):
                 heads, weights = self.attend(queries.float(), keys.float(), values.float(), m, p)
-            heads = heads.to(queries.dtype)  # W^O takes the projections' dtype
         elif need_weights:
             heads, weights = self.attend(queries, keys, values, m, p)
         else:
