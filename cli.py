@@ -145,7 +145,8 @@ def translate(
 
     from seqattn.data import load_split, read_lines
     from seqattn.evaluation import corpus_scores
-    from seqattn.training import autocast_dtype, load_models, resolve_device
+    from seqattn.precision import autocast_dtype
+    from seqattn.training import load_models, resolve_device
     from seqattn.translator import Translator
 
     dev = resolve_device(device)
@@ -236,7 +237,8 @@ def caption(
     from seqattn.data import eval_crop, list_images, load_image
     from seqattn.models import CAPTIONING_ARCHS
     from seqattn.evaluation.captions import image_id
-    from seqattn.training import autocast_dtype, load_model, resolve_device
+    from seqattn.precision import autocast_dtype
+    from seqattn.training import load_model, resolve_device
     from seqattn.visualisation import save_caption_attention
 
     dev = resolve_device(device)

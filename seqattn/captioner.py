@@ -11,6 +11,7 @@ from torch import Tensor
 from seqattn.config import SearchConfig
 from seqattn.data.images import image_batches, image_transform
 from seqattn.models import Seq2Seq
+from seqattn.precision import autocast
 from seqattn.search import Hypothesis, search
 
 
@@ -32,7 +33,7 @@ class Captioner:
         for start in range(0, grids.size(0), self.cfg.batch_size):
             a = grids[start : start + self.cfg.batch_size].to(self.device)  # [B, L, D], cast by the model
             mask = torch.ones(a.shape[:2], dtype=torch.bool, device=self.device)  # [B, L]
-            with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
+            with autocast(self.device, self.amp_dtype):
                 results += search(self.model, a, mask, self.cfg, self.generator)
         return results
 
@@ -44,7 +45,7 @@ class Captioner:
         transform = image_transform(image_size, backbone.mean, backbone.std, train=False)
         results: list[list[Hypothesis]] = []
         for x in image_batches(images, transform, self.cfg.batch_size):
-            with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
+            with autocast(self.device, self.amp_dtype):
                 grids = self.model.annotate(x.to(self.device))  # [B, L, D]
             results += self.caption_annotations(grids)
         return results

@@ -7,6 +7,7 @@ from seqattn.config import SearchConfig
 from seqattn.data.batching import pad
 from seqattn.data.subwords import Tokenizer
 from seqattn.models import Seq2Seq
+from seqattn.precision import autocast
 from seqattn.search import Hypothesis, search
 
 
@@ -30,7 +31,7 @@ class Translator:
         for start in range(0, len(order), self.cfg.batch_size):
             chunk = order[start : start + self.cfg.batch_size]
             src = pad([src_ids[i] + [self.src_tok.eos_id] for i in chunk], self.src_tok.pad_id).to(self.device)
-            with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
+            with autocast(self.device, self.amp_dtype):
                 hyps = search(self.model, src, src.ne(self.src_tok.pad_id), self.cfg, self.generator)
             for i, nbest in zip(chunk, hyps):
                 results[i] = nbest

@@ -13,7 +13,6 @@ torch generator, which every checkpoint saves, so `--resume` continues exactly.
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
@@ -37,7 +36,8 @@ from seqattn.config import ClassifyConfig, Config, config_from_dict, data_root
 from seqattn.errors import SeqattnError
 from seqattn.modules.backbones import build_classifier
 from seqattn.training.checkpoint import load_checkpoint, restore_training, save_checkpoint, training_state
-from seqattn.training.trainer import autocast_dtype, resolve_device, run_folder
+from seqattn.precision import autocast, autocast_dtype
+from seqattn.training.trainer import caught_signals, resolve_device, run_folder
 
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)  # per-channel statistics of the 50,000 training images
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
@@ -123,10 +123,6 @@ def load_cifar10(cfg: Config) -> tuple[Dataset, Dataset, list[str]]:
 
 
 # ---- training -----------------------------------------------------------------------------------
-def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
-    return contextlib.nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
-
-
 @torch.inference_mode()
 def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, amp_dtype: torch.dtype | None) -> float:
     """Top-1 accuracy: the fraction of images whose highest logit is their class."""
@@ -271,16 +267,10 @@ class ClassifierTrainer:
     def train(self) -> ClassifyProgress:
         """Train until classify.epochs or train.max_minutes, then print a one-line summary. Ctrl-C or
         SIGTERM stop after the update under way and write last.pt, for `--resume`."""
-        signals: list[int] = []
-        catch = lambda signum, _frame: signals.append(signum)  # noqa: E731
-        previous = {sig: signal.signal(sig, catch) for sig in (signal.SIGINT, signal.SIGTERM)}
         p, name = self.progress, self.cfg.backbone.name
         with (self.out / "classify.jsonl").open("a", encoding="utf-8") as self.jsonl:
-            try:
+            with caught_signals() as signals:
                 reason = self.run(signals)
-            finally:
-                for sig, handler in previous.items():
-                    signal.signal(sig, handler)
             self.write_log({"summary": True, "backbone": name, "parameters": self.n_params, "test_accuracy": p.accuracy,
                             "best_test_accuracy": p.best_accuracy, "test_images": len(self.test_data),
                             "epochs": p.epoch + p.batch_in_epoch / self.batches_per_epoch,

@@ -26,6 +26,7 @@ from tqdm import tqdm
 from seqattn.allocator import keep_freed_memory
 from seqattn.config import Config, config_from_dict
 from seqattn.errors import SeqattnError
+from seqattn.precision import autocast, autocast_dtype
 from seqattn.tasks import build_task
 from seqattn.training.checkpoint import load_checkpoint, restore_training, save_checkpoint, training_state
 from seqattn.training.optim import build_optimizer, build_scheduler
@@ -40,21 +41,6 @@ def resolve_device(name: str) -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise SeqattnError(f"train.device={name}: CUDA is not available here; use train.device=cpu")
     return torch.device(name)
-
-
-def autocast_dtype(precision: str, device: torch.device, option: str = "train.precision") -> torch.dtype | None:
-    """The autocast dtype for a precision option (auto, fp32, fp16, bf16), None for full fp32."""
-    if precision == "auto":
-        return torch.float16 if device.type == "cuda" else None
-    if precision == "fp32":
-        return None
-    if precision == "bf16":
-        return torch.bfloat16
-    if precision == "fp16":
-        if device.type != "cuda":
-            raise SeqattnError(f"{option}=fp16 needs a CUDA device; use bf16 or fp32 on the CPU")
-        return torch.float16
-    raise SeqattnError(f"{option}: {precision!r} is not auto, fp32, fp16 or bf16")
 
 
 def start_distributed(device: torch.device) -> tuple[int, int, torch.device]:
@@ -87,6 +73,20 @@ class Progress:
     best_bleu: float = -1.0
     bad_validations: int = 0  # validations since the last BLEU improvement
     elapsed: float = 0.0  # seconds of training so far, across resumptions
+
+
+@contextlib.contextmanager
+def caught_signals() -> Iterator[list[int]]:
+    """Within the block Ctrl-C (SIGINT) and SIGTERM do not interrupt: they are appended to the list it
+    gives, for the training loop to stop after the update under way; the handlers are restored after."""
+    signals: list[int] = []
+    catch = lambda signum, _frame: signals.append(signum)  # noqa: E731
+    previous = {sig: signal.signal(sig, catch) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield signals
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def run_folder(cfg: Config, resume: bool) -> Path:
@@ -208,11 +208,6 @@ class Trainer:
         return signal.Signals(int(signum)).name if signum else None
 
     # ---- one update ---------------------------------------------------------------------------
-    def autocast(self):
-        if self.amp_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.amp_dtype)
-
     def update(self, *group: list[int]) -> tuple[float, int]:
         """One optimiser step on the batches of `group`, world_size x accumulate of them (fewer at
         the end of an epoch), of which this rank takes every world_size-th
@@ -228,7 +223,7 @@ class Trainer:
         total = 0.0
         for i, batch in enumerate(batches):
             with self.syncing(last=i == passes - 1):
-                with self.autocast():
+                with autocast(self.device, self.amp_dtype):
                     logits, alpha = self.train_model(batch.src, batch.src_mask, batch.tgt_in, need_alpha=False)
                 loss = self.model.loss(logits, alpha, batch.tgt_out, self.cfg.train.label_smoothing)
                 if i >= len(mine):
@@ -253,7 +248,7 @@ class Trainer:
         total, tokens = 0.0, 0
         for ids in self.valid_data.batches(self.cfg.train.batch_tokens, shuffle=False):
             batch = self.valid_data.batch(ids, self.tgt_tok).to(self.device)
-            with self.autocast():
+            with autocast(self.device, self.amp_dtype):
                 logits, _ = self.model(batch.src, batch.src_mask, batch.tgt_in, need_alpha=False)
             total += self.model.nll(logits, batch.tgt_out).item()
             tokens += batch.ntokens
@@ -313,16 +308,12 @@ class Trainer:
         """Train until a stop condition. Ctrl-C or SIGTERM stop after the update under way and
         write last.pt, so `--resume` continues exactly from there. Under torchrun the process group
         is destroyed at the end."""
-        signals: list[int] = []
-        catch = lambda signum, _frame: signals.append(signum)  # noqa: E731
-        previous = {sig: signal.signal(sig, catch) for sig in (signal.SIGINT, signal.SIGTERM)}
         self.jsonl = (self.out / "train.jsonl").open("a", encoding="utf-8") if self.main else None
         self.tensorboard = self.open_tensorboard() if self.main else None
         try:
-            reason = self.run(signals)
+            with caught_signals() as signals:
+                reason = self.run(signals)
         finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
             if self.jsonl is not None:
                 self.jsonl.close()
             if self.tensorboard is not None:
