@@ -7,7 +7,10 @@ sentences. MFU: the FLOPs per target token of the training step (torch's FlopCou
 warm-up updates: matmuls, convolutions and attention, forward and backward; torch's fused CPU
 attention kernel is not counted, so the figure is a lower bound) times the timed
 target tokens per second, as a share of the measured peak of a 2048 x 2048 matmul in the training
-precision on the same threads. Without --checkpoint the model is untrained, so its decoding figures are not
+precision on the same threads. Decoding MFU: the FLOPs of the same search, counted in a second
+untimed pass (the matmuls of the encoder and of every step, the steps' attention included; not the
+encoder's fused attention kernel, beam bookkeeping, softmaxes or norms), over its timed seconds,
+against the same peak. Without --checkpoint the model is untrained, so its decoding figures are not
 representative. The run works in a temporary out_dir unless an `out_dir=...` override is given.
 """
 from __future__ import annotations
@@ -91,7 +94,7 @@ def timed_updates(trainer: Trainer, batches: Iterator[list[int]], steps: int) ->
     return tokens, examples, clock(trainer.device) - start
 
 
-def train_speed(trainer: Trainer, steps: int, warmup: int) -> list[Row]:
+def train_speed(trainer: Trainer, steps: int, warmup: int, peak: float) -> list[Row]:
     """Target tokens and sentences per second over `steps` updates after `warmup` untimed ones, whose
     FLOPs per target token give the achieved FLOP/s and MFU."""
     t = trainer.cfg.train
@@ -103,8 +106,6 @@ def train_speed(trainer: Trainer, steps: int, warmup: int) -> list[Row]:
     flops_per_token = counter.get_total_flops() / counted
     tokens, sentences, seconds = timed_updates(trainer, batches, steps)
     achieved = flops_per_token * tokens / seconds
-    dtype = trainer.amp_dtype or torch.float32
-    peak = matmul_peak(trainer.device, dtype)
     return [("train_batch_tokens", t.batch_tokens, "target tokens per batch, padding included"),
             ("train_steps", steps, f"updates timed after {max(warmup, 1)} warm-up"),
             ("train_ms_per_step", 1000 * seconds / steps, "ms"),
@@ -112,15 +113,16 @@ def train_speed(trainer: Trainer, steps: int, warmup: int) -> list[Row]:
             ("train_sentences_per_s", sentences / seconds, "sentences/s"),
             ("train_mflop_per_tgt_token", flops_per_token / 1e6, "MFLOP (forward + backward)"),
             ("train_gflop_per_s", achieved / 1e9, "GFLOP/s"),
-            ("matmul_peak_gflop_per_s", peak / 1e9, f"GFLOP/s (2048^2 {str(dtype).removeprefix('torch.')} matmul)"),
             ("train_mfu", 100 * achieved / peak, "% of the matmul peak")]
 
 
 def decode_speed(
-    model: Seq2Seq, src_tok: Tokenizer, tgt_tok: Tokenizer, trainer: Trainer, lines: list[str], refs: list[str]
+    model: Seq2Seq, src_tok: Tokenizer, tgt_tok: Tokenizer, trainer: Trainer, lines: list[str], refs: list[str],
+    peak: float,
 ) -> list[Row]:
     """Sentences and output tokens (EOS included) per second for greedy and beam-5 search in the
-    training precision (train.precision), and the sacreBLEU of their output against `refs`."""
+    training precision (train.precision), their FLOPs and MFU, and the sacreBLEU of their output
+    against `refs`."""
     src_ids, search = src_tok.encode(lines), trainer.cfg.search
     rows = [("decode_sentences", len(lines), "test sentences"), ("decode_batch_size", search.batch_size, "sentences")]
     for beam in (1, 5):
@@ -130,11 +132,17 @@ def decode_speed(
         start = clock(trainer.device)
         best = [hyps[0] for hyps in translator.translate_ids(src_ids)]
         seconds = clock(trainer.device) - start
+        with FlopCounterMode(display=False) as counter:  # the same search again, untimed
+            translator.translate_ids(src_ids)
+        flops = counter.get_total_flops()
         tokens = sum(len(h.tokens) + h.finished for h in best)
         bleu = corpus_bleu([tgt_tok.decode(h.tokens) for h in best], [refs]).score
         rows += [(f"beam{beam}_bleu", bleu, f"sacreBLEU of the first {len(best)} test sentences"),
                  (f"beam{beam}_sentences_per_s", len(best) / seconds, "sentences/s"),
                  (f"beam{beam}_tgt_tokens_per_s", tokens / seconds, "tokens/s"),
+                 (f"beam{beam}_mflop_per_sentence", flops / len(best) / 1e6, "MFLOP (matmuls and attention)"),
+                 (f"beam{beam}_gflop_per_s", flops / seconds / 1e9, "GFLOP/s"),
+                 (f"beam{beam}_mfu", 100 * flops / seconds / peak, "% of the matmul peak"),
                  (f"beam{beam}_cut_at_max_len", sum(not h.finished for h in best), f"of {len(best)} sentences")]
     return rows
 
@@ -176,9 +184,12 @@ def main(
             model, src_tok, tgt_tok = trainer.model, trainer.src_tok, trainer.tgt_tok
         n_params = sum(p.numel() for p in trainer.model.parameters())
         rows = machine(trainer) + [("parameters", n_params, ""), ("model_mb_fp32", 4 * n_params / 1e6, "MB (fp32)")]
-        rows += train_speed(trainer, steps, warmup)
+        dtype = trainer.amp_dtype or torch.float32
+        peak = matmul_peak(trainer.device, dtype)
+        rows.append(("matmul_peak_gflop_per_s", peak / 1e9, f"GFLOP/s (2048^2 {str(dtype).removeprefix('torch.')} matmul)"))
+        rows += train_speed(trainer, steps, warmup, peak)
         lines, refs = (side[:sentences] for side in load_split(cfg.data, cfg.data.test))
-        rows += decode_speed(model, src_tok, tgt_tok, trainer, lines, refs)
+        rows += decode_speed(model, src_tok, tgt_tok, trainer, lines, refs, peak)
         rows += memory(trainer.device)
         rows.append(("checkpoint", str(checkpoint) if checkpoint else None, ""))
         if checkpoint is None:
