@@ -143,12 +143,14 @@ def translate(
     detokenised output, optional n-best and heatmaps."""
     import torch
 
+    from seqattn.allocator import cache_few_kernels
     from seqattn.data import load_split, read_lines
     from seqattn.evaluation import corpus_scores
     from seqattn.precision import autocast_dtype
     from seqattn.training import load_models, resolve_device
     from seqattn.translator import Translator
 
+    cache_few_kernels()  # search's shapes change at every step: keep few of oneDNN's kernels
     dev = resolve_device(device)
     model, cfg, src_tok, tgt_tok = load_models(checkpoint, dev)
     search_cfg = search_options(

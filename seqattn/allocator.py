@@ -1,4 +1,4 @@
-"""Keep freed CPU memory for reuse instead of handing it back to the system after every batch.
+"""What a process keeps in CPU memory: freed heap for reuse (training), few compiled kernels (decoding).
 
 glibc's malloc serves every block above its mmap threshold (at most 32 MB) with a fresh mmap and
 unmaps it when it is freed, so the float32 [tokens, V] logits of each training batch, their
@@ -6,12 +6,22 @@ log-probabilities and gradients (131 MB each for 4096 tokens and 8k pieces) are 
 zeroed anew on every update. `keep_freed_memory` makes malloc take such blocks from its heap and
 keep up to 2 GB of freed heap (mallopt M_MMAP_MAX = 0, M_TRIM_THRESHOLD = 2**31 - 1). Elsewhere
 than glibc it does nothing.
+
+oneDNN, which runs torch's bf16 matmuls on a CPU, compiles a kernel for every new shape and keeps up
+to 1024 of them (its primitive cache, and the cache torch keeps in front of it through ideep). A
+search step's shapes change as sentences finish and as sources differ between batches, so decoding
+fills those caches with kernels it seldom reuses. `cache_few_kernels` caps both at 32 for the rest of
+the process (ONEDNN_PRIMITIVE_CACHE_CAPACITY and LRU_CACHE_CAPACITY, unless already set); they read
+their capacity once, so it must run before the first bf16 matmul.
 """
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 import platform
+
+KERNEL_CACHE_VARIABLES = ("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "LRU_CACHE_CAPACITY")
 
 M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # mallopt parameters, <malloc.h>
 
@@ -22,3 +32,10 @@ def keep_freed_memory() -> bool:
         return False
     libc = ctypes.CDLL(ctypes.util.find_library("c"))
     return bool(libc.mallopt(M_MMAP_MAX, 0)) and bool(libc.mallopt(M_TRIM_THRESHOLD, 2**31 - 1))
+
+
+def cache_few_kernels(capacity: int = 32) -> None:
+    """Cap oneDNN's kernel caches at `capacity` for the rest of the process (a value the user already
+    set in the environment is kept); call before the first bf16 matmul."""
+    for name in KERNEL_CACHE_VARIABLES:
+        os.environ.setdefault(name, str(capacity))

@@ -1,9 +1,13 @@
-"""keep_freed_memory: a large tensor comes from malloc's heap instead of a fresh mmap."""
+"""keep_freed_memory: a large tensor comes from malloc's heap instead of a fresh mmap; cache_few_kernels:
+new bf16 shapes no longer add a kernel each to the peak memory."""
+import os
 import platform
 import subprocess
 import sys
 
 import pytest
+
+from seqattn.allocator import KERNEL_CACHE_VARIABLES, cache_few_kernels
 
 PROBE = """
 import ctypes, ctypes.util, sys
@@ -36,3 +40,41 @@ GLIBC, VERSION = platform.libc_ver()
 def test_large_blocks_leave_mmap_for_the_heap():
     assert mmapped_bytes("default") >= 64 * 2**20  # the default: a fresh mapping, unmapped when freed
     assert mmapped_bytes("keep") == 0
+
+
+KERNEL_PROBE = """
+import resource, sys
+import torch
+from seqattn.allocator import cache_few_kernels
+
+if sys.argv[1] == "few":
+    cache_few_kernels(8)
+torch.set_num_threads(1)
+w = torch.randn(8000, 256).to(torch.bfloat16)
+torch.nn.functional.linear(torch.randn(1, 256).to(torch.bfloat16), w)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+for rows in range(2, 322):  # a new shape each time, as search steps over fewer and fewer hypotheses
+    torch.nn.functional.linear(torch.randn(rows, 256).to(torch.bfloat16), w)
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)  # MiB of peak memory gained
+"""
+
+
+def kernel_mib(mode: str) -> int:
+    env = {k: v for k, v in os.environ.items() if k not in KERNEL_CACHE_VARIABLES}
+    out = subprocess.run([sys.executable, "-c", KERNEL_PROBE, mode], capture_output=True, text=True, check=True, env=env)
+    return int(out.stdout)
+
+
+def test_few_kernels_cap_the_memory_of_new_bf16_shapes():
+    default = kernel_mib("default")
+    if default < 100:
+        pytest.skip(f"this CPU's bf16 matmuls kept {default} MiB for 320 shapes: no per-shape kernels to cap")
+    assert kernel_mib("few") < default / 2
+
+
+def test_few_kernels_keep_the_users_setting(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("LRU_CACHE_CAPACITY", "7")
+    for name in KERNEL_CACHE_VARIABLES[:1]:
+        monkeypatch.delenv(name, raising=False)
+    cache_few_kernels(16)
+    assert os.environ["LRU_CACHE_CAPACITY"] == "7" and os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == "16"

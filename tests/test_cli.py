@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import yaml
 from typer.testing import CliRunner
 
 from cli import app
+from seqattn.allocator import KERNEL_CACHE_VARIABLES
 from seqattn.config import SubwordConfig, load_config
 from seqattn.data import read_lines
 from seqattn.data.subwords import train_sentencepiece
@@ -25,6 +27,15 @@ runner = CliRunner()
 
 def invoke(*args: str):
     return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture(autouse=True)
+def environment():
+    """`translate` sets process-wide variables (the kernel caches' capacity): undo them after each test."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
 
 
 @pytest.fixture
@@ -70,22 +81,26 @@ def test_translate_a_split_prints_scores(trained: Path) -> None:
 
 
 MODULES_AT_EXIT = """
-import atexit, runpy, sys
+import atexit, os, runpy, sys
+atexit.register(lambda: print("KERNEL_CACHES", os.environ.get("ONEDNN_PRIMITIVE_CACHE_CAPACITY"),
+                              os.environ.get("LRU_CACHE_CAPACITY")))
 atexit.register(lambda: print("MODULES", " ".join(sys.modules)))
 sys.argv = sys.argv[1:]
 runpy.run_path(sys.argv[0], run_name="__main__")
 """
 
 
-def test_translate_never_imports_torchvision_or_matplotlib(trained: Path) -> None:
+def test_translate_imports_no_image_libraries_and_caps_kernel_caches(trained: Path) -> None:
     """Text decoding stays clear of torchvision (it loads torch._dynamo: ~165 MiB of peak memory) and of
-    matplotlib unless --attention-dir asks for pictures."""
+    matplotlib unless --attention-dir asks for pictures, and caps oneDNN's kernel caches."""
     cli_py = Path(__file__).resolve().parent.parent / "cli.py"
+    env = {k: v for k, v in os.environ.items() if k not in KERNEL_CACHE_VARIABLES}
     out = subprocess.run([sys.executable, "-c", MODULES_AT_EXIT, str(cli_py), "translate", "-c", str(trained),
-                          "--split", "test", "--beam-size", "1"], capture_output=True, text=True, check=True)
+                          "--split", "test", "--beam-size", "1"], capture_output=True, text=True, check=True, env=env)
     loaded = set(out.stdout.rsplit("MODULES ", 1)[1].split())
     assert "seqattn.translator" in loaded
     assert not loaded & {"torchvision", "torch._dynamo", "matplotlib"}
+    assert "KERNEL_CACHES 32 32" in out.stdout
 
 
 @pytest.mark.parametrize("args,message", [
