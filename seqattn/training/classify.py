@@ -35,8 +35,8 @@ from torchvision import datasets, transforms
 from seqattn.config import ClassifyConfig, Config, config_from_dict, data_root
 from seqattn.errors import SeqattnError
 from seqattn.modules.backbones import build_classifier
-from seqattn.training.checkpoint import load_checkpoint, restore_training, save_checkpoint, training_state
 from seqattn.precision import autocast, autocast_dtype
+from seqattn.training.checkpoint import load_checkpoint, restore_training, save_checkpoint, training_state
 from seqattn.training.trainer import caught_signals, resolve_device, run_folder
 
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)  # per-channel statistics of the 50,000 training images
