@@ -8,7 +8,7 @@ import torch
 from seqattn.config import ModelConfig
 from seqattn.data import collate
 from seqattn.models import Seq2Seq, build_model
-from seqattn.models.base import Memory, Rows, select_state
+from seqattn.state import Memory, Rows, select_state
 from seqattn.modules.attention import AdditiveAttention
 
 from helpers import assert_overfits, assert_padding_invariant

@@ -5,7 +5,8 @@ from typing import Any
 
 from seqattn.config import ModelConfig
 from seqattn.errors import SeqattnError
-from seqattn.models.base import Seq2Seq, State, map_state, select_state
+from seqattn.models.base import Seq2Seq
+from seqattn.state import State, map_state, select_state
 from seqattn.models.ensemble import Ensemble
 from seqattn.models.luong import build_luong
 from seqattn.models.rnn import build_rnn

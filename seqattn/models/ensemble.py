@@ -12,7 +12,8 @@ import torch
 from torch import Tensor, nn
 
 from seqattn.errors import SeqattnError
-from seqattn.models.base import Seq2Seq, State
+from seqattn.models.base import Seq2Seq
+from seqattn.state import State
 
 
 def mean_probs(log_probs: Sequence[Tensor]) -> Tensor:

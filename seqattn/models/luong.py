@@ -10,7 +10,8 @@ from torch import Tensor
 
 from seqattn.config import ModelConfig
 from seqattn.errors import SeqattnError
-from seqattn.models.base import Seq2Seq, State
+from seqattn.models.base import Seq2Seq
+from seqattn.state import State
 from seqattn.modules.attention import Attention, ConcatAttention, DotAttention, GeneralAttention, LocalAttention
 from seqattn.modules.decoders import LuongDecoder
 from seqattn.modules.encoders import RNNEncoder

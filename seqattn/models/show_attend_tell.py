@@ -19,7 +19,8 @@ from torch import Tensor, nn
 
 from seqattn.config import ModelConfig
 from seqattn.errors import SeqattnError
-from seqattn.models.base import Seq2Seq, State
+from seqattn.models.base import Seq2Seq
+from seqattn.state import State
 from seqattn.modules import backbones
 from seqattn.modules.attention import AdditiveAttention
 from seqattn.modules.decoders.show_attend_tell import ShowAttendTellDecoder

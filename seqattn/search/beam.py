@@ -13,7 +13,8 @@ import torch
 from torch import Tensor
 
 from seqattn.errors import SeqattnError
-from seqattn.models.base import Seq2Seq, select_state
+from seqattn.models.base import Seq2Seq
+from seqattn.state import select_state
 from seqattn.search.hypothesis import (
     Hypothesis, append_step, constrain, coverage_penalty as coverage_of,
     length_penalty as penalty_of, make_hypothesis, max_output_lengths,

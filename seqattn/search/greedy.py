@@ -7,7 +7,8 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from seqattn.models.base import Seq2Seq, select_state
+from seqattn.models.base import Seq2Seq
+from seqattn.state import select_state
 from seqattn.search.hypothesis import (
     Hypothesis, append_step, constrain, make_hypothesis, max_output_lengths,
 )

@@ -9,13 +9,17 @@ efficientnet-lite0, attention56 / attention92 / attention-cifar (Wang et al. 201
 """
 from __future__ import annotations
 
-from seqattn.config import BackboneConfig
+from typing import TYPE_CHECKING
+
 from seqattn.errors import SeqattnError
 from seqattn.modules.backbones.base import Backbone, Classifier, annotations
 from seqattn.modules.backbones.efficientnet import build_efficientnet
 from seqattn.modules.backbones.residual_attention import LAYOUTS as ATTENTION_LAYOUTS
 from seqattn.modules.backbones.residual_attention import build_attention_net
 from seqattn.modules.backbones.torchvision_cnn import TORCHVISION_NAMES, build_torchvision
+
+if TYPE_CHECKING:  # modules/ never imports the config at run time: it takes any object with these fields
+    from seqattn.config import BackboneConfig
 
 NAMES = (*TORCHVISION_NAMES, "efficientnet-lite0", *ATTENTION_LAYOUTS)
 

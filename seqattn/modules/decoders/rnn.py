@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from seqattn.models.base import Memory, State
+from seqattn.state import Memory, State
 from seqattn.modules.attention import Attention
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from seqattn.models.base import Memory, Rows, State
+from seqattn.state import Memory, Rows, State
 from seqattn.modules.attention.multihead import MultiHeadAttention
 from seqattn.modules.encoders.transformer import FeedForward, Residual
 from seqattn.modules.positional import PositionalEmbedding
