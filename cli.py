@@ -38,6 +38,9 @@ PRECISION = typer.Option(
     "fp32", help="fp32, bf16 (autocast, CPU or GPU), fp16 (autocast, GPU) or auto (fp16 on GPU, else fp32).")
 
 
+COMMAND_OF_TASK = "translation models: `seqattn translate`; captioning models: `seqattn caption`"
+
+
 def user_errors(command: Callable) -> Callable:
     """Turn SeqattnError into one line on stderr and exit status 2, never a traceback."""
 
@@ -147,12 +150,15 @@ def translate(
     from seqattn.data import load_split, read_lines
     from seqattn.evaluation import corpus_scores
     from seqattn.precision import autocast_dtype
+    from seqattn.inference import Predictor
+    from seqattn.tasks.translation import TranslationTask
     from seqattn.training import load_models, resolve_device
-    from seqattn.translator import Translator
 
     cache_few_kernels()  # search's shapes change at every step: keep few of oneDNN's kernels
     dev = resolve_device(device)
-    model, cfg, src_tok, tgt_tok = load_models(checkpoint, dev)
+    model, cfg, task = load_models(checkpoint, dev)
+    if not isinstance(task, TranslationTask):
+        raise SeqattnError(f"{checkpoint[0]}: model {cfg.model.arch} does not translate; {COMMAND_OF_TASK}")
     search_cfg = search_options(
         cfg.search, beam_size=beam_size, nbest=nbest, batch_size=batch_size, length_penalty=length_penalty,
         alpha=alpha, min_len=min_len, max_len_a=max_len_a, max_len_b=max_len_b, coverage_penalty=coverage_penalty,
@@ -165,10 +171,10 @@ def translate(
     else:
         lines = sys.stdin.read().splitlines() if input == "-" else read_lines(Path(input))
     generator = None if seed is None else torch.Generator(dev).manual_seed(seed)
-    translator = Translator(model, src_tok, tgt_tok, search_cfg, dev, generator, autocast_dtype(precision, dev, "--precision"))
-    src_ids = src_tok.encode(lines)
+    translator = Predictor(task, model, search_cfg, dev, generator, autocast_dtype(precision, dev, "--precision"))
+    src_ids = task.inputs(lines)
     try:
-        results = translator.translate_ids(src_ids)
+        results = translator.predict(src_ids)
     except RuntimeError as err:
         if translator.amp_dtype is None:
             raise
@@ -179,16 +185,16 @@ def translate(
     out_lines = []
     for i, hyps in enumerate(results):
         if search_cfg.nbest == 1:
-            out_lines.append(translator.detokenize(hyps[0]))
+            out_lines.append(translator.text(hyps[0]))
         else:
-            out_lines.extend(f"{i} ||| {translator.detokenize(h)} ||| {h.score:.4f}" for h in hyps)
+            out_lines.extend(f"{i} ||| {translator.text(h)} ||| {h.score:.4f}" for h in hyps)
     text = "\n".join(out_lines) + "\n"
     if output == "-":
         sys.stdout.write(text)
     else:
         Path(output).write_text(text, encoding="utf-8")
     if refs is not None:
-        best = [translator.detokenize(hyps[0]) for hyps in results]
+        best = [translator.text(hyps[0]) for hyps in results]
         for score in corpus_scores(best, [refs]):
             log(f"{split}: {score.text}\n  signature: {score.signature}")
     if attention_dir is not None:
@@ -199,8 +205,8 @@ def translate(
             best = hyps[0]
             if best.alpha is None:
                 raise SeqattnError(f"--attention-dir: model {cfg.model.arch} has no attention to draw")
-            src_pieces = src_tok.pieces(src_ids[i]) + ["</s>"]
-            tgt_pieces = tgt_tok.pieces(best.tokens) + (["</s>"] if best.finished else [])
+            src_pieces = task.src_tok.pieces(src_ids[i]) + ["</s>"]
+            tgt_pieces = task.tgt_tok.pieces(best.tokens) + (["</s>"] if best.finished else [])
             save_alignment(best.alpha, src_pieces, tgt_pieces, attention_dir / f"{i:05d}")
         log(f"attention of {min(len(results), attention_max or len(results))} sentences written to {attention_dir}")
 
@@ -235,31 +241,32 @@ def caption(
     import json
 
     import torch
-    from seqattn.captioner import Captioner
+
     from seqattn.data import eval_crop, list_images, load_image
-    from seqattn.models import CAPTIONING_ARCHS
     from seqattn.evaluation.captions import image_id
+    from seqattn.inference import Predictor
     from seqattn.precision import autocast_dtype
+    from seqattn.tasks.captioning import CaptioningTask
     from seqattn.training import load_model, resolve_device
     from seqattn.visualisation import save_caption_attention
 
     dev = resolve_device(device)
-    model, cfg, _, vocab = load_model(checkpoint, dev)
-    if cfg.model.arch not in CAPTIONING_ARCHS:
-        raise SeqattnError(f"{checkpoint}: model {cfg.model.arch} is not a captioning model; use `seqattn translate`")
+    model, cfg, task = load_model(checkpoint, dev)
+    if not isinstance(task, CaptioningTask):
+        raise SeqattnError(f"{checkpoint}: model {cfg.model.arch} does not caption images; {COMMAND_OF_TASK}")
     search_cfg = search_options(
         cfg.search, beam_size=beam_size, nbest=nbest, batch_size=batch_size, length_penalty=length_penalty,
         alpha=alpha, min_len=min_len, max_len_b=max_len_b, no_repeat_ngram=no_repeat_ngram, sampling=sampling,
         temperature=temperature, top_k=top_k, top_p=top_p)
     paths = list_images(images)
     generator = None if seed is None else torch.Generator(dev).manual_seed(seed)
-    captioner = Captioner(model, vocab, search_cfg, dev, generator, autocast_dtype(precision, dev, "--precision"))
-    results = captioner.caption_images(paths, cfg.backbone.image_size)
+    captioner = Predictor(task, model, search_cfg, dev, generator, autocast_dtype(precision, dev, "--precision"))
+    results = captioner.predict(paths)
     rows = []
     for path, hyps in zip(paths, results):
-        row = {"image": str(path), "caption": captioner.detokenize(hyps[0]), "score": hyps[0].score}
+        row = {"image": str(path), "caption": captioner.text(hyps[0]), "score": hyps[0].score}
         if search_cfg.nbest > 1:
-            row["nbest"] = [{"caption": captioner.detokenize(h), "score": h.score} for h in hyps]
+            row["nbest"] = [{"caption": captioner.text(h), "score": h.score} for h in hyps]
         rows.append(row)
     text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
     if output == "-":
@@ -273,7 +280,7 @@ def caption(
         seen = eval_crop(cfg.backbone.image_size)
         for path, hyps in list(zip(paths, results))[: attention_max or None]:
             best = hyps[0]
-            words = vocab.pieces(best.tokens) + (["</s>"] if best.finished else [])
+            words = task.tgt_tok.pieces(best.tokens) + (["</s>"] if best.finished else [])
             save_caption_attention(seen(load_image(path)), words, best.alpha, attention_dir / path.stem)
         log(f"attention figures of {min(len(paths), attention_max or len(paths))} images written to {attention_dir}")
 
@@ -291,9 +298,9 @@ def nn_baseline(
 
     from seqattn.config import load_config
     from seqattn.evaluation.nearest_neighbour import nearest_neighbour_captions
-    from seqattn.tasks import CaptioningTask
+    from seqattn.tasks.captioning import CaptioningTask
 
-    task = CaptioningTask(load_config(config, overrides), log=log)
+    task = CaptioningTask.prepare(load_config(config, overrides), log=log)
     train, valid = task.train_data, task.valid_data
     if train.grids is None:
         raise SeqattnError("nn-baseline: needs a frozen backbone's cached features; set backbone.freeze=true")

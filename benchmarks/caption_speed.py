@@ -21,7 +21,7 @@ import typer
 from nmt_speed import JSON_OUT, UNTRAINED, Row, clock, machine, memory, recipe, timed_updates
 
 from cli import CONFIG, OVERRIDES, log, user_errors
-from seqattn.captioner import Captioner
+from seqattn.inference import Predictor
 from seqattn.errors import SeqattnError
 from seqattn.training import Trainer, load_model
 
@@ -35,16 +35,15 @@ def train_speed(trainer: Trainer, steps: int, warmup: int, label: str) -> list[R
     return [(f"train_{label}_images_per_s", pairs / seconds, "image-caption pairs/s")]
 
 
-def caption_speed(captioner: Captioner, trainer: Trainer, images: int) -> list[Row]:
+def caption_speed(captioner: Predictor, trainer: Trainer, images: int) -> list[Row]:
     """Beam captioning of the first valid images, from cached grids and from the image files."""
     valid = trainer.valid_data
-    grids, paths = valid.grids[:images], valid.split.images[:images]
-    captioner.caption_annotations(grids[:2])  # warm-up
+    grids, paths = list(valid.grids[:images]), valid.split.images[:images]
+    captioner.predict(grids[:2])  # warm-up
     rows = []
-    for label, run in (("cached", lambda: captioner.caption_annotations(grids)),
-                       ("uncached", lambda: captioner.caption_images(paths, trainer.cfg.backbone.image_size))):
+    for label, items in (("cached", grids), ("uncached", paths)):
         start = clock(trainer.device)
-        run()
+        captioner.predict(items)
         rows.append((f"beam{captioner.cfg.beam_size}_{label}_images_per_s",
                      len(paths) / (clock(trainer.device) - start), "images/s"))
     return rows
@@ -68,9 +67,9 @@ def main(
         start = time.perf_counter()
         trainer = Trainer(cfg, log=log)
         setup = time.perf_counter() - start
-        model, vocab = trainer.model, trainer.tgt_tok
+        model = trainer.model
         if checkpoint is not None:
-            model, saved, _, vocab = load_model(checkpoint, trainer.device)
+            model, saved, _ = load_model(checkpoint, trainer.device)
             same_backbone = dataclasses.replace(saved.backbone, cache_dir=cfg.backbone.cache_dir) == cfg.backbone
             if saved.model != cfg.model or not same_backbone:
                 raise SeqattnError(f"{checkpoint}: its model or backbone section differs from {config}; pass its recipe")
@@ -83,7 +82,7 @@ def main(
         trainer.train_data = task.pairs(task.train_data.split, None, task.train_data.L, train_mode=True)
         rows += train_speed(trainer, steps, warmup, "uncached")
         search = dataclasses.replace(cfg.search, beam_size=beam_size, nbest=1, sampling=False)
-        rows += caption_speed(Captioner(model, vocab, search, trainer.device), trainer, images)
+        rows += caption_speed(Predictor(trainer.task, model, search, trainer.device), trainer, images)
         rows += memory(trainer.device)
         rows.append(("checkpoint", str(checkpoint) if checkpoint else None, ""))
         if checkpoint is None:

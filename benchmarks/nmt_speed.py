@@ -33,12 +33,13 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from cli import CONFIG, OVERRIDES, log, user_errors
 from seqattn.config import Config, load_config
-from seqattn.data import Tokenizer, load_split
+from seqattn.data import load_split
 from seqattn.errors import SeqattnError
 from seqattn.evaluation import corpus_bleu
 from seqattn.models import Seq2Seq
+from seqattn.inference import Predictor
+from seqattn.tasks import Task
 from seqattn.training import Trainer, load_model, resolve_device
-from seqattn.translator import Translator
 
 Row = tuple[str, Any, str]  # key, value, unit
 JSON_OUT = typer.Option(None, "--json", help="Also write the figures to this JSON file.")
@@ -117,26 +118,26 @@ def train_speed(trainer: Trainer, steps: int, warmup: int, peak: float) -> list[
 
 
 def decode_speed(
-    model: Seq2Seq, src_tok: Tokenizer, tgt_tok: Tokenizer, trainer: Trainer, lines: list[str], refs: list[str],
+    model: Seq2Seq, task: Task, trainer: Trainer, lines: list[str], refs: list[str],
     peak: float,
 ) -> list[Row]:
     """Sentences and output tokens (EOS included) per second for greedy and beam-5 search in the
     training precision (train.precision), their FLOPs and MFU, and the sacreBLEU of their output
     against `refs`."""
-    src_ids, search = src_tok.encode(lines), trainer.cfg.search
+    src_ids, search = task.inputs(lines), trainer.cfg.search
     rows = [("decode_sentences", len(lines), "test sentences"), ("decode_batch_size", search.batch_size, "sentences")]
     for beam in (1, 5):
         beam_cfg = dataclasses.replace(search, beam_size=beam, nbest=1)
-        translator = Translator(model, src_tok, tgt_tok, beam_cfg, trainer.device, amp_dtype=trainer.amp_dtype)
-        translator.translate_ids(src_ids[:2])  # warm-up
+        translator = Predictor(task, model, beam_cfg, trainer.device, amp_dtype=trainer.amp_dtype)
+        translator.predict(src_ids[:2])  # warm-up
         start = clock(trainer.device)
-        best = [hyps[0] for hyps in translator.translate_ids(src_ids)]
+        best = [hyps[0] for hyps in translator.predict(src_ids)]
         seconds = clock(trainer.device) - start
         with FlopCounterMode(display=False) as counter:  # the same search again, untimed
-            translator.translate_ids(src_ids)
+            translator.predict(src_ids)
         flops = counter.get_total_flops()
         tokens = sum(len(h.tokens) + h.finished for h in best)
-        bleu = corpus_bleu([tgt_tok.decode(h.tokens) for h in best], [refs]).score
+        bleu = corpus_bleu([task.text(h) for h in best], [refs]).score
         rows += [(f"beam{beam}_bleu", bleu, f"sacreBLEU of the first {len(best)} test sentences"),
                  (f"beam{beam}_sentences_per_s", len(best) / seconds, "sentences/s"),
                  (f"beam{beam}_tgt_tokens_per_s", tokens / seconds, "tokens/s"),
@@ -176,12 +177,12 @@ def main(
     """Print the machine, model size, training and decoding throughput and peak memory of a recipe."""
     with recipe(config, overrides, "nmt_speed-") as cfg:
         if checkpoint is not None:
-            model, saved, src_tok, tgt_tok = load_model(checkpoint, resolve_device(cfg.train.device))
+            model, saved, task = load_model(checkpoint, resolve_device(cfg.train.device))
             if (saved.model, saved.subword) != (cfg.model, cfg.subword):
                 raise SeqattnError(f"{checkpoint}: its model or subword section differs from {config}; pass its recipe")
         trainer = Trainer(cfg, log=log)
         if checkpoint is None:
-            model, src_tok, tgt_tok = trainer.model, trainer.src_tok, trainer.tgt_tok
+            model, task = trainer.model, trainer.task
         n_params = sum(p.numel() for p in trainer.model.parameters())
         rows = machine(trainer) + [("parameters", n_params, ""), ("model_mb_fp32", 4 * n_params / 1e6, "MB (fp32)")]
         dtype = trainer.amp_dtype or torch.float32
@@ -189,7 +190,7 @@ def main(
         rows.append(("matmul_peak_gflop_per_s", peak / 1e9, f"GFLOP/s (2048^2 {str(dtype).removeprefix('torch.')} matmul)"))
         rows += train_speed(trainer, steps, warmup, peak)
         lines, refs = (side[:sentences] for side in load_split(cfg.data, cfg.data.test))
-        rows += decode_speed(model, src_tok, tgt_tok, trainer, lines, refs, peak)
+        rows += decode_speed(model, task, trainer, lines, refs, peak)
         rows += memory(trainer.device)
         rows.append(("checkpoint", str(checkpoint) if checkpoint else None, ""))
         if checkpoint is None:

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from seqattn.captioner import Captioner
 from seqattn.config import load_config
 from seqattn.errors import SeqattnError
-from seqattn.tasks import CaptioningTask
+from seqattn.inference import Predictor
+from seqattn.tasks.captioning import CaptioningTask
 from seqattn.training import Trainer
 from seqattn.training.checkpoint import load_model
 
@@ -34,22 +34,22 @@ def quiet(*_: object) -> None:
 
 def test_frozen_features_are_cached_once(tiny_flickr: Path, tmp_path: Path) -> None:
     messages: list[str] = []
-    first = CaptioningTask(caption_config(tiny_flickr, tmp_path), log=messages.append)
+    first = CaptioningTask.prepare(caption_config(tiny_flickr, tmp_path), log=messages.append)
     assert first.train_data.grids.shape == (12, 4, 512) and first.valid_data.grids.shape == (4, 4, 512)
     assert len(first.train_data) == 60  # 5 captions an image
     assert sum("running resnet18" in m for m in messages) == 2
     messages.clear()
-    again = CaptioningTask(caption_config(tiny_flickr, tmp_path), log=messages.append)
+    again = CaptioningTask.prepare(caption_config(tiny_flickr, tmp_path), log=messages.append)
     assert sum("from" in m and "annotation grids" in m for m in messages) == 2
     assert torch.equal(first.train_data.grids, again.train_data.grids)
     # another image size is another cache entry, never a stale read
-    other = CaptioningTask(caption_config(tiny_flickr, tmp_path, "backbone.image_size=32"), log=quiet)
+    other = CaptioningTask.prepare(caption_config(tiny_flickr, tmp_path, "backbone.image_size=32"), log=quiet)
     assert len(list((tmp_path / "features").glob("train-*.pt"))) == 2 and other.train_data.grids.shape == (12, 4, 512)
 
 
 def test_caption_search_needs_max_len_a_zero(tiny_flickr: Path, tmp_path: Path) -> None:
     with pytest.raises(SeqattnError, match="search.max_len_a"):
-        CaptioningTask(caption_config(tiny_flickr, tmp_path, "search.max_len_a=1.5"), log=quiet)
+        CaptioningTask.prepare(caption_config(tiny_flickr, tmp_path, "search.max_len_a=1.5"), log=quiet)
 
 
 @pytest.mark.parametrize("attend", ["soft", "hard"])
@@ -72,12 +72,12 @@ def test_checkpoint_captions_image_files_like_cached_grids(tiny_flickr: Path, tm
     trainer = Trainer(caption_config(tiny_flickr, tmp_path, "train.max_steps=8"), log=quiet)
     trainer.train()
     assert (tmp_path / "best.pt").is_file() and trainer.progress.best_bleu >= 0
-    model, cfg, src_tok, vocab = load_model(tmp_path / "best.pt")
-    assert src_tok is None and len(vocab) == len(trainer.tgt_tok)
-    captioner = Captioner(model, vocab, cfg.search, torch.device("cpu"))
+    model, cfg, task = load_model(tmp_path / "best.pt")
+    assert task.src_tok is None and len(task.tgt_tok) == len(trainer.tgt_tok)
+    captioner = Predictor(task, model, cfg.search, torch.device("cpu"))
     valid = trainer.valid_data
-    from_files = captioner.caption_images(valid.split.images, cfg.backbone.image_size)
-    from_grids = captioner.caption_annotations(valid.grids)
+    from_files = captioner.predict(valid.split.images)
+    from_grids = captioner.predict(list(valid.grids))
     for a, b in zip(from_files, from_grids):
         assert a[0].tokens == b[0].tokens and a[0].score == pytest.approx(b[0].score, abs=1e-2)
         assert a[0].alpha.shape == (len(a[0].tokens) + int(a[0].finished), 4)

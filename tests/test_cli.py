@@ -98,7 +98,7 @@ def test_translate_imports_no_image_libraries_and_caps_kernel_caches(trained: Pa
     out = subprocess.run([sys.executable, "-c", MODULES_AT_EXIT, str(cli_py), "translate", "-c", str(trained),
                           "--split", "test", "--beam-size", "1"], capture_output=True, text=True, check=True, env=env)
     loaded = set(out.stdout.rsplit("MODULES ", 1)[1].split())
-    assert "seqattn.translator" in loaded
+    assert "seqattn.inference" in loaded
     assert not loaded & {"torchvision", "torch._dynamo", "matplotlib"}
     assert "KERNEL_CACHES 32 32" in out.stdout
 
@@ -186,7 +186,7 @@ def test_ensemble_and_search_errors_are_one_line(trained: Path, small_corpus: Pa
     train_sentencepiece(lines, foreign / "spm", SubwordConfig(model_type="bpe", vocab_size=250))  # same size
     src = small_corpus / "test_2016_flickr.en"
     for args, message in [
-        (["-c", foreign / "best.pt"], f"{foreign / 'best.pt'}: its source subword model"),
+        (["-c", foreign / "best.pt"], f"{foreign / 'best.pt'}: its source vocabulary"),
         (["--sampling", "--top-p", 1.5], "error: search.top_p: must be in (0, 1]"),
         (["--top-k", -1, "--sampling"], "error: search.top_k"),
         (["--beam-size", 2, "--coverage-penalty", -0.5], "error: search.coverage_penalty"),
@@ -243,7 +243,7 @@ def test_caption_rejects_a_translation_model_and_a_bad_image(captioner: Path, tr
     image = tmp_path / "broken.jpg"
     image.write_bytes(b"\xff\xd8 not a jpeg")
     result = invoke("caption", image, "-c", trained)
-    assert result.exit_code == 2 and "not a captioning model" in result.output
+    assert result.exit_code == 2 and "does not caption images" in result.output
     result = invoke("caption", image, "-c", captioner)
     assert result.exit_code == 2 and "broken.jpg" in result.output and "Traceback" not in result.output
 

@@ -49,7 +49,7 @@ def test_lower_layers_never_import_higher_ones(lower: str, higher: tuple[str, ..
 
 
 @pytest.mark.parametrize("statement", [
-    "import seqattn.translator", "import seqattn.tasks", "from seqattn.data import prepare, collate",
+    "import seqattn.inference", "import seqattn.tasks", "import seqattn.tasks.translation", "import cli", "from seqattn.data import prepare, collate",
     "import seqattn.evaluation",
 ])
 def test_text_paths_load_no_captioning_dependency(statement: str):

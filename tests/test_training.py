@@ -55,8 +55,8 @@ def test_checkpoints_are_weights_only_and_load_for_decoding(small_corpus: Path, 
     for name in ("best.pt", "last.pt"):
         ckpt = torch.load(tmp_path / name, weights_only=True)
         assert ckpt["progress"]["step"] == 5 and "rng" in ckpt and "optimizer" in ckpt
-    model, cfg, src_tok, tgt_tok = load_model(tmp_path / "best.pt")
-    assert not model.training and cfg.model.hidden_dim == 24 and len(src_tok) == len(tgt_tok) == 250
+    model, cfg, task = load_model(tmp_path / "best.pt")
+    assert not model.training and cfg.model.hidden_dim == 24 and len(task.src_tok) == len(task.tgt_tok) == 250
     records = [json.loads(line) for line in (tmp_path / "train.jsonl").read_text().splitlines()]
     assert {"train_loss", "tokens_per_s"} <= set(records[0]) and "valid_bleu" in records[-1]
 

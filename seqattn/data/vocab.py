@@ -25,8 +25,9 @@ def words(text: str) -> list[str]:
 class WordVocab:
     """Words <-> ids with the interface of data.subwords.Tokenizer (pad/unk/bos/eos = 0/1/2/3)."""
 
-    def __init__(self, itos: list[str]) -> None:
+    def __init__(self, itos: list[str], path: Path | None = None) -> None:
         self.itos = list(itos)  # id -> word, SPECIALS first
+        self.path = path  # the file it was loaded from
         self.stoi = {w: i for i, w in enumerate(self.itos)}
         self.pad_id, self.unk_id, self.bos_id, self.eos_id = PAD_ID, UNK_ID, BOS_ID, EOS_ID
 
@@ -70,7 +71,7 @@ class WordVocab:
             valid = False
         if not valid:
             raise SeqattnError(f"{path}: not a word vocabulary file; delete it and run `seqattn preprocess` again")
-        return cls(itos)
+        return cls(itos, path)
 
 
 def build_caption_vocab(cfg: CaptionDataConfig, out_dir: Path, train_captions: list[str]) -> WordVocab | Tokenizer:

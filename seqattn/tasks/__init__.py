@@ -1,20 +1,22 @@
-"""Tasks: what a model learns from which data, and how it is validated; `build_task` picks one."""
+"""Tasks: what a model learns from which data, how it is validated, and how a trained run is loaded
+back; the architecture's entry in seqattn.registry names its task."""
 from __future__ import annotations
 
 import torch
 
 from seqattn.config import Config
-from seqattn.models import CAPTIONING_ARCHS
+from seqattn.registry import TASKS, arch, load
 from seqattn.tasks.base import Dataset, Task
-from seqattn.tasks.captioning import CaptioningTask
-from seqattn.tasks.translation import TranslationTask
 
-__all__ = ["CaptioningTask", "Dataset", "Task", "TranslationTask", "build_task"]
+__all__ = ["Dataset", "Task", "build_task", "task_class"]
+
+
+def task_class(cfg: Config) -> type[Task]:
+    """The Task class of the architecture cfg.model.arch."""
+    return load(TASKS[arch(cfg.model.arch).task])
 
 
 def build_task(cfg: Config, log=print, device: torch.device | None = None) -> Task:
-    """Captioning for image-to-text architectures, translation otherwise; `device` runs a frozen
-    CNN over the images once (feature cache)."""
-    if cfg.model.arch in CAPTIONING_ARCHS:
-        return CaptioningTask(cfg, log=log, device=device)
-    return TranslationTask(cfg, log=log)
+    """The task of cfg.model.arch with its training data; `device` runs a frozen CNN over the images
+    once (captioning's feature cache)."""
+    return task_class(cfg).prepare(cfg, log=log, device=device)

@@ -1,6 +1,8 @@
-"""What the trainer needs of a task (translation, captioning): its data, a model and validation.
+"""What the trainer and inference need of a task (translation, captioning): its data, a model,
+validation, and the vocabularies of a trained run.
 
-    task = build_task(cfg, log)
+    task = build_task(cfg, log)                              # Task.prepare: training data, vocabularies
+    task = task_class(cfg).from_run(cfg, run_folder)          # vocabularies saved beside a checkpoint
     model = task.build_model()
     batch = task.train_data.batch(indices, task.tgt_tok)     # Batch: src, src_mask, tgt_in, tgt_out
     hyps, bleu = task.validate(model, search_cfg, device, amp_dtype)
@@ -8,14 +10,17 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from pathlib import Path
 from typing import Any, Protocol
 
 import torch
+from torch import Tensor
 
 from seqattn.config import Config, SearchConfig
 from seqattn.data.batching import Batch
 from seqattn.evaluation import Score
 from seqattn.models import Seq2Seq
+from seqattn.search import Hypothesis
 
 
 class Dataset(Protocol):
@@ -36,12 +41,35 @@ class Task(ABC):
     train_data: Dataset
     valid_data: Dataset
 
-    def __init__(self, cfg: Config) -> None:
-        self.cfg = cfg
+    def __init__(self, cfg: Config, src_tok: Any, tgt_tok: Any) -> None:
+        self.cfg, self.src_tok, self.tgt_tok = cfg, src_tok, tgt_tok
+
+    @classmethod
+    @abstractmethod
+    def prepare(cls, cfg: Config, log=print, device: torch.device | None = None) -> Task:
+        """The task with its train and valid splits, building its vocabularies into cfg.out_dir once."""
+
+    @classmethod
+    @abstractmethod
+    def from_run(cls, cfg: Config, folder: Path) -> Task:
+        """The task of a trained run, for inference: the vocabularies saved in `folder`, no data."""
 
     @abstractmethod
     def build_model(self) -> Seq2Seq:
         """A new model for this task's vocabularies."""
+
+    # ---- inference (seqattn.inference.Predictor) --------------------------------------------------
+    @abstractmethod
+    def input_length(self, item: Any) -> int:
+        """The length inputs are batched by; 0 for an empty input, which is not decoded."""
+
+    @abstractmethod
+    def collate_inputs(self, model: Seq2Seq, items: list[Any], device: torch.device) -> tuple[Tensor, Tensor]:
+        """Inputs -> `src` and `src_mask` [B, S] for search, on `device` (run under autocast)."""
+
+    @abstractmethod
+    def text(self, hyp: Hypothesis) -> str:
+        """A hypothesis as the task's output text."""
 
     @abstractmethod
     def validate(

@@ -6,6 +6,7 @@ themselves [B, 3, H, W], randomly cropped and flipped, and the model runs the CN
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,16 +14,18 @@ import torch
 from torch import Tensor
 
 from seqattn.config import Config, SearchConfig
-from seqattn.captioner import Captioner
 from seqattn.data.batching import Batch, pad, token_batches
 from seqattn.data.captions import CaptionSplit, read_captions
 from seqattn.data.features import cached_annotations
 from seqattn.data.images import image_transform, load_image
-from seqattn.data.vocab import build_caption_vocab, words
+from seqattn.data.subwords import Tokenizer
+from seqattn.data.vocab import WordVocab, build_caption_vocab, words
 from seqattn.errors import SeqattnError
 from seqattn.evaluation import Score, corpus_bleu
+from seqattn.inference import Predictor
 from seqattn.models import Seq2Seq, build_model
 from seqattn.modules.backbones import Backbone, build_backbone
+from seqattn.search import Hypothesis
 from seqattn.tasks.base import Task
 
 
@@ -62,10 +65,14 @@ class CaptionData:
 
 
 class CaptioningTask(Task):
-    src_tok = None  # the source is an image
+    """The source is an image (no source vocabulary); `backbone` is the CNN the model is built with."""
 
-    def __init__(self, cfg: Config, log=print, device: torch.device | None = None) -> None:
-        super().__init__(cfg)
+    def __init__(self, cfg: Config, tgt_tok, backbone: Backbone) -> None:
+        super().__init__(cfg, None, tgt_tok)
+        self.backbone = backbone
+
+    @classmethod
+    def prepare(cls, cfg: Config, log=print, device: torch.device | None = None) -> CaptioningTask:
         c, b = cfg.captions, cfg.backbone
         if cfg.search.max_len_a != 0:
             raise SeqattnError("search.max_len_a: a caption's length does not grow with the image's L locations; "
@@ -74,22 +81,28 @@ class CaptioningTask(Task):
             raise SeqattnError("backbone.grid: a backbone that is trained needs a fixed grid (e.g. 14), not 0")
         out = Path(cfg.out_dir)
         train, valid = read_captions(c, "train", log), read_captions(c, "valid", log)
-        self.tgt_tok = build_caption_vocab(c, out, [s for caps in train.captions for s in caps])
-        self.backbone: Backbone = build_backbone(b)
-        self.device = device or torch.device("cpu")
+        task = cls(cfg, build_caption_vocab(c, out, [s for caps in train.captions for s in caps]), build_backbone(b))
+        device = device or torch.device("cpu")
         cache_dir = Path(b.cache_dir) if b.cache_dir else out / "features"
         grids = {}
         if b.freeze:
-            self.backbone.to(self.device)
-            grids = {s.name: cached_annotations(self.backbone, b, s.images, cache_dir, s.name, self.device, log)
+            task.backbone.to(device)
+            grids = {s.name: cached_annotations(task.backbone, b, s.images, cache_dir, s.name, device, log)
                      for s in (train, valid)}
         L = next(iter(grids.values())).size(1) if grids else b.grid * b.grid
-        self.train_data = self.pairs(train, grids.get("train"), L, train_mode=True, max_len=c.max_len, log=log)
-        self.valid_data = self.pairs(valid, grids.get("valid"), L, train_mode=False)
+        task.train_data = task.pairs(train, grids.get("train"), L, train_mode=True, max_len=c.max_len, log=log)
+        task.valid_data = task.pairs(valid, grids.get("valid"), L, train_mode=False)
         # sacreBLEU reference streams of the valid captions, in Karpathy's tokenisation as the hypotheses
-        self.valid_refs = reference_streams([[" ".join(words(r)) for r in refs] for refs in valid.captions])
-        log(f"captions: {len(train)} training images ({len(self.train_data)} captions), {len(valid)} valid "
-            f"images; vocabulary {len(self.tgt_tok)} ({c.vocab}); annotation grid L={L}")
+        task.valid_refs = reference_streams([[" ".join(words(r)) for r in refs] for refs in valid.captions])
+        log(f"captions: {len(train)} training images ({len(task.train_data)} captions), {len(valid)} valid "
+            f"images; vocabulary {len(task.tgt_tok)} ({c.vocab}); annotation grid L={L}")
+        return task
+
+    @classmethod
+    def from_run(cls, cfg: Config, folder: Path) -> CaptioningTask:
+        """The vocabulary saved in `folder`; the CNN's weights are in the checkpoint, so none are loaded here."""
+        vocab = WordVocab.load(folder / "vocab.json") if cfg.captions.vocab == "word" else Tokenizer(folder / "spm.model")
+        return cls(cfg, vocab, build_backbone(dataclasses.replace(cfg.backbone, pretrained="none")))
 
     def pairs(
         self, split: CaptionSplit, grids: Tensor | None, L: int, train_mode: bool, max_len: int = 0, log=print,
@@ -111,16 +124,31 @@ class CaptioningTask(Task):
         return build_model(self.cfg.model, 0, len(tok), tok.pad_id, tok.bos_id, tok.eos_id,
                            backbone=self.backbone, grid=self.cfg.backbone.grid)
 
+    # ---- inference: an input is an image file or a cached annotation grid a [L, D] ----------------
+    def input_length(self, item: Path | Tensor) -> int:
+        return 1  # images are not batched by size
+
+    def collate_inputs(self, model: Seq2Seq, items: list[Path | Tensor], device: torch.device) -> tuple[Tensor, Tensor]:
+        """Grids a [B, L, D] as cached (cast by the model) or the images' through the model's CNN
+        (evaluation transform), and the all-True mask [B, L]."""
+        if isinstance(items[0], Tensor):
+            a = torch.stack(items).to(device)
+        else:
+            b = self.backbone
+            transform = image_transform(self.cfg.backbone.image_size, b.mean, b.std, train=False)
+            a = model.annotate(torch.stack([transform(load_image(path)) for path in items]).to(device))
+        return a, torch.ones(a.shape[:2], dtype=torch.bool, device=device)
+
+    def text(self, hyp: Hypothesis) -> str:
+        return self.tgt_tok.decode(hyp.tokens)
+
     def validate(
         self, model: Seq2Seq, search: SearchConfig, device: torch.device, amp_dtype: torch.dtype | None,
     ) -> tuple[list[str], Score]:
-        captioner = Captioner(model, self.tgt_tok, search, device, amp_dtype=amp_dtype)
         data = self.valid_data
-        if data.grids is not None:
-            results = captioner.caption_annotations(data.grids)
-        else:
-            results = captioner.caption_images(data.split.images, self.cfg.backbone.image_size)
-        hyps = [captioner.detokenize(nbest[0]) for nbest in results]
+        items = list(data.grids) if data.grids is not None else data.split.images
+        results = Predictor(self, model, search, device, amp_dtype=amp_dtype).predict(items)
+        hyps = [self.text(nbest[0]) for nbest in results]
         return hyps, corpus_bleu([" ".join(words(h)) for h in hyps], self.valid_refs)
 
 

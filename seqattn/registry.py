@@ -1,0 +1,51 @@
+"""Every architecture in one place: the function that builds its model and the task it learns.
+
+A new model is its files plus one line in ARCHS; a new task, its files plus one line in TASKS.
+Entries name "module:attribute" and are imported when first used, so asking which task an
+architecture learns loads neither the model's nor the task's dependencies (PIL, pycocoevalcap).
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+from seqattn.errors import SeqattnError
+
+
+@dataclass(frozen=True)
+class Arch:
+    builder: str  # "module:function" -> Seq2Seq, called as (cfg.model, src_vocab, tgt_vocab, pad, bos, eos, **task extras)
+    task: str  # a key of TASKS
+
+
+ARCHS: dict[str, Arch] = {
+    "rnnencdec": Arch("seqattn.models.rnn:build_rnn", "translation"),
+    "rnnsearch": Arch("seqattn.models.rnn:build_rnn", "translation"),
+    "luong": Arch("seqattn.models.luong:build_luong", "translation"),
+    "transformer": Arch("seqattn.models.transformer:build_transformer", "translation"),
+    "show-attend-tell": Arch("seqattn.models.show_attend_tell:build_show_attend_tell", "captioning"),
+}
+
+TASKS: dict[str, str] = {
+    "translation": "seqattn.tasks.translation:TranslationTask",
+    "captioning": "seqattn.tasks.captioning:CaptioningTask",
+}
+
+
+def arch(name: str) -> Arch:
+    """The registry entry of model.arch `name`; an unknown name is an error listing the known ones."""
+    if name not in ARCHS:
+        raise SeqattnError(f"model.arch: unknown architecture {name!r}; choose one of {', '.join(ARCHS)}")
+    return ARCHS[name]
+
+
+def load(target: str) -> Any:
+    """The attribute a "module:attribute" entry names."""
+    module, _, attribute = target.partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+def archs_of(task: str) -> list[str]:
+    """The architectures that learn `task`."""
+    return [name for name, entry in ARCHS.items() if entry.task == task]
