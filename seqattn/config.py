@@ -90,6 +90,16 @@ class ModelConfig:
     entropy_bonus: float = 0.01  # lambda_e: hard attention's entropy term
     baseline_decay: float = 0.9  # moving-average baseline of the REINFORCE reward
     expected_context: float = 0.5  # hard attention: probability of training a sentence with the expected context
+    # Sukhbaatar et al. 2015 (arch: memn2n) and Miller et al. 2016 (arch: kvmemnn); d = emb_dim
+    hops: int = 3  # K memory hops
+    tying: str = "adjacent"  # memn2n: adjacent (A^{k+1} = C^k, B = A^1, W^T = C^K) | layerwise (u^{k+1} = H u^k + o^k)
+    position_encoding: bool = True  # weigh each word of a sentence by l_j (sec. 4.1); False: plain bag of words
+    temporal_encoding: bool = True  # add T(i), i the memory's age (0: most recent) (sec. 4.1)
+    memory_slots: int = 64  # rows of the temporal table: the most memories (noise included) a story has; older ones share the last
+    linear_start: bool = True  # memn2n: no softmax in the memory layers until the validation loss stops decreasing (sec. 4.2)
+    random_noise: float = 0.1  # memn2n: fraction of empty memories added to each training story (sec. 4.1); 0: off
+    values: str = "sentence"  # kvmemnn: sentence (key = value = the sentence) | last-word (value = its last word)
+    key_hashing: bool = False  # kvmemnn: address only slots sharing a non-stopword with the question (sec. 3.1)
 
 
 @dataclass
@@ -198,11 +208,26 @@ class ClassifyConfig:
 
 
 @dataclass
+class BabiConfig:
+    """bAbI question answering (Weston et al. 2015): the tasks read and how the training files are split."""
+
+    root: str | None = None  # data root; default: $SEQATTN_DATA_ROOT, else ../shared/data beside the repo
+    dataset: str = "babi-en-10k"  # folder under root (or an absolute folder) holding qaN_<name>_{train,test}.txt
+    tasks: list[int] = field(default_factory=lambda: list(range(1, 21)))  # one task: per-task; several: joint
+    memory_size: int = 50  # keep the story's last this many statements before each question
+    valid_fraction: float = 0.1  # the last this fraction of each training file's questions validates
+
+    def resolved_root(self) -> Path:
+        return data_root(self.root)
+
+
+@dataclass
 class Config:
     out_dir: str = "runs/default"
     data: DataConfig = field(default_factory=DataConfig)
     subword: SubwordConfig = field(default_factory=SubwordConfig)
     captions: CaptionDataConfig = field(default_factory=CaptionDataConfig)
+    babi: BabiConfig = field(default_factory=BabiConfig)
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     classify: ClassifyConfig = field(default_factory=ClassifyConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -232,6 +257,10 @@ def _convert(value: Any, annotation: Any, where: str) -> Any:
         if not isinstance(value, (list, tuple)) or len(value) != len(args):
             raise SeqattnError(f"{where}: expected a list of {len(args)} values, got {value!r}")
         return tuple(_convert(v, a, where) for v, a in zip(value, args))
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            raise SeqattnError(f"{where}: expected a list, got {value!r}")
+        return [_convert(v, args[0], where) for v in value]
     if origin is dict:
         if not isinstance(value, dict):
             raise SeqattnError(f"{where}: expected a mapping, got {value!r}")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from seqattn.config import DEFAULT_DATA_ROOT
+from seqattn.config import DEFAULT_DATA_ROOT, data_root
 
 MULTI30K = DEFAULT_DATA_ROOT / "multi30k"
 
@@ -32,6 +32,17 @@ def small_corpus(tmp_path: Path, multi30k: Path) -> Path:
             lines = (multi30k / f"{split}.{lang}").read_text(encoding="utf-8").splitlines()[:n]
             (tmp_path / f"{split}.{lang}").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return tmp_path
+
+
+BABI = data_root(None) / "babi-en-10k"  # where BabiConfig() reads it too
+
+
+@pytest.fixture(scope="session")
+def babi() -> Path:
+    """The shared bAbI tasks 1-20 (10k training questions each; task 3's training file is missing)."""
+    if not BABI.is_dir():
+        pytest.skip(f"real data not found at {BABI}")
+    return BABI
 
 
 FLICKR8K = DEFAULT_DATA_ROOT / "flickr8k-1k"
