@@ -129,7 +129,7 @@ def overfit(model, stories: list[BabiExample], vocab: WordVocab, steps: int) -> 
     assert all(h.finished for h in found)  # every answer, two-word ones included, ends with EOS
 
 
-@pytest.mark.parametrize("name", ["memn2n-adjacent", "kvmemnn", "kvmemnn-last-word-hashed"])
+@pytest.mark.parametrize("name", MODELS)
 def test_overfits_real_stories_and_search_reproduces_answers(name: str, stories: list[BabiExample]):
     assert any(len(e.answer) == 2 for e in stories)
     vocab = build_babi_vocab(stories)

@@ -37,7 +37,8 @@ class MemoryNetwork(Seq2Seq):
 
     @torch.no_grad()
     def hop_attention(self, src: Tensor, src_mask: Tensor) -> Tensor:
-        """Every hop's weights over the memories [B, K, M] (for pictures): 0 at padding."""
+        """Every hop's weights over the memories [B, K, M] (for pictures): 0 at padding; during a
+        MemN2N linear start the raw scores u^T m_i, which need not sum to 1."""
         return self.hops(src, src_mask)[1]
 
     def encode(self, src: Tensor, src_mask: Tensor) -> State:
