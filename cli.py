@@ -285,6 +285,84 @@ def caption(
         log(f"attention figures of {min(len(paths), attention_max or len(paths))} images written to {attention_dir}")
 
 
+@app.command()
+@user_errors
+def answer(
+    checkpoint: Path = typer.Option(..., "--checkpoint", "-c", help="A best.pt or last.pt of a memory-network recipe."),
+    input: Optional[list[Path]] = typer.Option(
+        None, "--input", "-i", help="bAbI-format file(s) of stories and questions (answers optional); repeat for "
+                                   "several; - reads a story from stdin. Default: stdin."),
+    split: Optional[str] = typer.Option(
+        None, help="Answer a split of the recipe's bAbI tasks instead (train, valid, test) and report accuracy "
+                   "and supporting-fact hits per task."),
+    output: str = typer.Option("-", "--output", "-o", help="Answers, one a line (comma-joined words); - writes stdout."),
+    beam_size: Optional[int] = BEAM_SIZE,
+    nbest: Optional[int] = NBEST,
+    batch_size: Optional[int] = BATCH_SIZE,
+    max_len_b: Optional[int] = typer.Option(None, help="Most answer words (EOS included)."),
+    attention_dir: Optional[Path] = typer.Option(
+        None, help="Write per question the attention of every hop over the story (PNG + JSON), supporting facts marked."),
+    attention_max: int = typer.Option(0, help="With --attention-dir: only the first N questions (0 = all)."),
+    device: str = DEVICE,
+    precision: str = PRECISION,
+) -> None:
+    """Answer bAbI questions with a memory network through the shared search; accuracy per task where
+    the answers are known."""
+    from seqattn.data import read_lines
+    from seqattn.data.babi import babi_task_number, load_babi, parse_babi
+    from seqattn.evaluation import format_table
+    from seqattn.evaluation.qa import accuracy_by_task, support_hit_rate
+    from seqattn.inference import Predictor
+    from seqattn.precision import autocast_dtype
+    from seqattn.tasks.qa import QATask
+    from seqattn.training import load_model, resolve_device
+
+    dev = resolve_device(device)
+    model, cfg, task = load_model(checkpoint, dev)
+    if not isinstance(task, QATask):
+        raise SeqattnError(f"{checkpoint}: model {cfg.model.arch} does not answer questions; {COMMAND_OF_TASK}")
+    search_cfg = search_options(cfg.search, beam_size=beam_size, nbest=nbest, batch_size=batch_size, max_len_b=max_len_b)
+    if split is not None:
+        if split not in ("train", "valid", "test"):
+            raise SeqattnError(f"--split {split}: choose train, valid or test")
+        examples = load_babi(cfg.babi)[split]
+    else:
+        examples = []
+        for path in input or [Path("-")]:
+            lines = sys.stdin.read().splitlines() if str(path) == "-" else read_lines(path)
+            examples += parse_babi(lines, str(path), babi_task_number(path), cfg.babi.memory_size, answered=False)
+    predictor = Predictor(task, model, search_cfg, dev, amp_dtype=autocast_dtype(precision, dev, "--precision"))
+    results = predictor.predict(examples)
+    out_lines = []
+    for i, hyps in enumerate(results):
+        if search_cfg.nbest == 1:
+            out_lines.append(predictor.text(hyps[0]))
+        else:
+            out_lines.extend(f"{i} ||| {predictor.text(h)} ||| {h.score:.4f}" for h in hyps)
+    text = "\n".join(out_lines) + "\n"
+    if output == "-":
+        sys.stdout.write(text)
+    else:
+        Path(output).write_text(text, encoding="utf-8")
+    answered = [i for i, ex in enumerate(examples) if ex.answer]
+    hops = task.hop_attention(model, examples, dev, search_cfg.batch_size) if answered or attention_dir else []
+    if answered:
+        known = [examples[i] for i in answered]
+        accuracy = accuracy_by_task(known, [predictor.text(results[i][0]) for i in answered])
+        hits = support_hit_rate(known, [hops[i] for i in answered])
+        K = len(hops[0])
+        rows = [(str(t), sum(ex.task == t for ex in known), f"{a:.1f}", f"{100 - a:.1f}",
+                 *(f"{h:.1f}" for h in hits.get(t, [float("nan")] * K))) for t, a in accuracy.items()]
+        typer.echo(format_table(rows, ["task", "questions", "accuracy", "error", *(f"hop {k + 1} on a fact" for k in range(K))]))
+    if attention_dir is not None:
+        from seqattn.visualisation import save_hop_attention
+
+        for i, (ex, p) in enumerate(list(zip(examples, hops))[: attention_max or None]):
+            save_hop_attention(p, [" ".join(s) for s in ex.memory], " ".join(ex.question) + "?",
+                               predictor.text(results[i][0]), ex.support, attention_dir / f"{i:05d}")
+        log(f"attention of {min(len(examples), attention_max or len(examples))} questions written to {attention_dir}")
+
+
 @app.command("nn-baseline")
 @user_errors
 def nn_baseline(
@@ -341,13 +419,19 @@ def evaluate(
         None, help="A captioning recipe: score --hyp against the references of its --split with BLEU-1..4, "
                    "METEOR, ROUGE-L and CIDEr (pycocoevalcap)."),
     split: str = typer.Option("valid", help="With --captions: the split whose references are used (train, valid, test)."),
+    babi: Optional[list[Path]] = typer.Option(
+        None, help="bAbI file(s) whose questions --hyp answers, one answer a line in their order (as `seqattn answer` "
+                   "writes): exact-match accuracy per task."),
 ) -> None:
-    """sacreBLEU BLEU and chrF with their signatures (BLEU by source length with --src); or caption metrics."""
+    """sacreBLEU BLEU and chrF with their signatures (BLEU by source length with --src); caption metrics;
+    or question-answering accuracy per bAbI task."""
     from seqattn.data import read_lines
     from seqattn.evaluation import bleu_by_length, corpus_scores, format_table
 
     if captions is not None:
         return evaluate_captions(hyp, captions, split)
+    if babi:
+        return evaluate_answers(hyp, babi)
     if not ref:
         raise SeqattnError("--ref: give the reference file(s) of the translations (or --captions RECIPE for captions)")
     hyps = read_lines(hyp)
@@ -357,6 +441,24 @@ def evaluate(
     if src is not None:
         rows = bleu_by_length(read_lines(src), hyps, refs)
         typer.echo(format_table(rows, ["source length", "sentences", "BLEU"]))
+
+
+def evaluate_answers(hyp: Path, files: list[Path]) -> None:
+    """Answers against the questions of bAbI `files` (in order): accuracy and error per task."""
+    from seqattn.data import read_lines
+    from seqattn.data.babi import babi_task_number, read_babi
+    from seqattn.evaluation import format_table
+    from seqattn.evaluation.qa import accuracy_by_task
+
+    examples = [ex for path in files for ex in read_babi(path, babi_task_number(path))]
+    answers = read_lines(hyp)
+    if len(answers) != len(examples):
+        raise SeqattnError(f"{hyp}: {len(answers)} answers for the {len(examples)} questions of "
+                           f"{', '.join(map(str, files))}; give one answer a line, in the questions' order")
+    accuracy = accuracy_by_task(examples, answers)
+    rows = [(str(t), f"{a:.1f}", f"{100 - a:.1f}") for t, a in accuracy.items()]
+    mean = sum(accuracy.values()) / len(accuracy)
+    typer.echo(format_table(rows + [("mean", f"{mean:.1f}", f"{100 - mean:.1f}")], ["task", "accuracy", "error"]))
 
 
 def evaluate_captions(hyp: Path, recipe: Path, split: str) -> None:

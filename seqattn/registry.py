@@ -25,11 +25,14 @@ ARCHS: dict[str, Arch] = {
     "luong": Arch("seqattn.models.luong:build_luong", "translation"),
     "transformer": Arch("seqattn.models.transformer:build_transformer", "translation"),
     "show-attend-tell": Arch("seqattn.models.show_attend_tell:build_show_attend_tell", "captioning"),
+    "memn2n": Arch("seqattn.models.memn2n:build_memn2n", "qa"),
+    "kvmemnn": Arch("seqattn.models.kvmemnn:build_kvmemnn", "qa"),
 }
 
 TASKS: dict[str, str] = {
     "translation": "seqattn.tasks.translation:TranslationTask",
     "captioning": "seqattn.tasks.captioning:CaptioningTask",
+    "qa": "seqattn.tasks.qa:QATask",
 }
 
 

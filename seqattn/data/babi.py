@@ -9,6 +9,7 @@ of them. Answers like `apple,football` or `n,w` are sequences of words.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,17 +37,26 @@ class BabiExample:
     support: list[int]  # memory slots of the supporting facts; facts outside the window are dropped
 
 
-def read_babi(path: Path, task: int, memory_size: int = 50) -> list[BabiExample]:
-    """All questions of one bAbI file; a malformed line raises a one-line SeqattnError naming it."""
+def read_babi(path: Path, task: int, memory_size: int = 50, answered: bool = True) -> list[BabiExample]:
+    """All questions of one bAbI file (see parse_babi)."""
     path = Path(path)
+    return parse_babi(path.read_text(encoding="utf-8").splitlines(), path.name, task, memory_size, answered)
+
+
+def parse_babi(
+    lines: list[str], name: str, task: int, memory_size: int = 50, answered: bool = True,
+) -> list[BabiExample]:
+    """All questions of the bAbI-format `lines` of file `name`; a malformed line raises a one-line
+    SeqattnError naming it. With `answered` False a question line may stop after its `?` (a story to
+    answer: its answer and supporting facts are then empty)."""
     if memory_size < 1:
         raise SeqattnError(f"babi.memory_size: at least 1, got {memory_size}")
     examples: list[BabiExample] = []
     story: list[tuple[int, list[str]]] = []  # (line number, words) of the statements so far
-    for n, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for n, raw in enumerate(lines, start=1):
         if not raw.strip():
             continue
-        where = f"{path.name} line {n}"
+        where = f"{name} line {n}"
         number, _, text = raw.strip().partition(" ")
         if not number.isdigit():
             raise SeqattnError(f"{where}: no leading line number; each line reads `N text` (bAbI format)")
@@ -56,6 +66,8 @@ def read_babi(path: Path, task: int, memory_size: int = 50) -> list[BabiExample]
             story.append((int(number), words(text)))
             continue
         fields = text.split("\t")
+        if not answered and len(fields) == 1:
+            fields += ["", ""]
         if len(fields) < 3:
             raise SeqattnError(f"{where}: question without a tab-separated answer and supporting facts; "
                                "write `N question?<TAB>answer<TAB>supporting line numbers`")
@@ -70,6 +82,12 @@ def read_babi(path: Path, task: int, memory_size: int = 50) -> list[BabiExample]
             support=[slot[int(i)] for i in ids if int(i) in slot],
         ))
     return examples
+
+
+def babi_task_number(path: Path) -> int:
+    """The task number in a bAbI file name (qa{N}_...), 0 for a name without one."""
+    found = re.match(r"qa(\d+)_", Path(path).name)
+    return int(found.group(1)) if found else 0
 
 
 def babi_file(folder: Path, task: int, split: str) -> Path | None:

@@ -129,8 +129,13 @@ def check_memory_options(cfg: ModelConfig) -> None:
         raise SeqattnError(f"model.memory_slots: at least 1 with temporal encoding, got {cfg.memory_slots}")
 
 
-def build_memn2n(cfg: ModelConfig, src_vocab: int, tgt_vocab: int, pad_id: int, bos_id: int, eos_id: int) -> MemN2N:
-    """src and tgt vocabularies are one word vocabulary (stories, questions and answers); d = emb_dim."""
+def build_memn2n(
+    cfg: ModelConfig, src_vocab: int, tgt_vocab: int, pad_id: int, bos_id: int, eos_id: int,
+    words: list[str] | None = None,
+) -> MemN2N:
+    """src and tgt vocabularies are one word vocabulary (stories, questions and answers); d = emb_dim.
+    `words` (the vocabulary, which the QA task gives every memory network) is for KV-MemNN's key
+    hashing; MemN2N reads no word lists."""
     check_memory_options(cfg)
     if cfg.tying not in TYING:
         raise SeqattnError(f"model.tying: unknown {cfg.tying!r}; choose adjacent or layerwise")
