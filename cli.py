@@ -303,11 +303,15 @@ def answer(
     attention_dir: Optional[Path] = typer.Option(
         None, help="Write per question the attention of every hop over the story (PNG + JSON), supporting facts marked."),
     attention_max: int = typer.Option(0, help="With --attention-dir: only the first N questions (0 = all)."),
+    scores: Optional[Path] = typer.Option(
+        None, help="Also write accuracy and supporting-fact hit rate per task as JSON (answers known)."),
     device: str = DEVICE,
     precision: str = PRECISION,
 ) -> None:
     """Answer bAbI questions with a memory network through the shared search; accuracy per task where
     the answers are known."""
+    import json
+
     from seqattn.data import read_lines
     from seqattn.data.babi import babi_task_number, load_babi, parse_babi
     from seqattn.evaluation import format_table
@@ -354,6 +358,8 @@ def answer(
         rows = [(str(t), sum(ex.task == t for ex in known), f"{a:.1f}", f"{100 - a:.1f}",
                  *(f"{h:.1f}" for h in hits.get(t, [float("nan")] * K))) for t, a in accuracy.items()]
         typer.echo(format_table(rows, ["task", "questions", "accuracy", "error", *(f"hop {k + 1} on a fact" for k in range(K))]))
+        if scores is not None:
+            scores.write_text(json.dumps({"accuracy": accuracy, "support_hits": hits}, indent=1) + "\n", encoding="utf-8")
     if attention_dir is not None:
         from seqattn.visualisation import save_hop_attention
 
