@@ -3,6 +3,7 @@
 # here) and/or one joint model for every seed, answer each run's test questions, then print the table
 # (recipes/babi_table.py: per-task error, mean and best over seeds, supporting-fact hits, minutes).
 #   bash recipes/sukhbaatar2015/run.sh [per-task|joint|both] [SEED ...]     (default: both, seeds 1 2 3)
+# OVERRIDES="train.max_minutes=3" adds overrides to every training (a time budget per run, say).
 # RECIPE=recipes/miller2016/kvmemnn runs KV-MemNN the same way (recipes/miller2016/run.sh does).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -14,7 +15,7 @@ mode=${1:-both}; shift || true
 seeds=("$@"); [ ${#seeds[@]} -gt 0 ] || seeds=(1 2 3)
 train_and_test() {  # out recipe overrides...
   local out=$1 recipe=$2; shift 2
-  $SEQATTN train "$recipe" out_dir=$out train.seed=$seed "$@" $([ -f $out/last.pt ] && echo --resume) 2> >(tee -a $out.log >&2)
+  $SEQATTN train "$recipe" out_dir=$out train.seed=$seed "$@" ${OVERRIDES:-} $([ -f $out/last.pt ] && echo --resume) 2> >(tee -a $out.log >&2)
   $SEQATTN answer -c $out/best.pt --split test -o $out/test.answers --scores $out/test.json
 }
 for seed in "${seeds[@]}"; do
