@@ -5,7 +5,7 @@ from typing import Any
 
 from seqattn.config import ModelConfig
 from seqattn.errors import SeqattnError
-from seqattn.models.base import Seq2Seq
+from seqattn.models.base import Output, Seq2Seq
 from seqattn.state import State, map_state, select_state
 from seqattn.models.ensemble import Ensemble
 from seqattn.models.luong import build_luong
@@ -13,7 +13,7 @@ from seqattn.models.rnn import build_rnn
 from seqattn.models.show_attend_tell import build_show_attend_tell
 from seqattn.models.transformer import build_transformer
 
-__all__ = ["CAPTIONING_ARCHS", "Ensemble", "Seq2Seq", "State", "build_model", "map_state", "select_state"]
+__all__ = ["CAPTIONING_ARCHS", "Ensemble", "Output", "Seq2Seq", "State", "build_model", "map_state", "select_state"]
 
 BUILDERS = {
     "rnnencdec": build_rnn, "rnnsearch": build_rnn, "luong": build_luong, "transformer": build_transformer,
