@@ -67,6 +67,31 @@ def test_resumed_caption_training_equals_uninterrupted(tiny_flickr: Path, tmp_pa
         assert torch.equal(a, b), name
 
 
+def test_hard_attention_baseline_moves_once_per_update_by_its_mean_reward(
+    tiny_flickr: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """accumulate=2: both batches' losses see the baseline b the update started with; then b moves once,
+    by the mean reward log p(y | s, a) of the update's sampled captions (all of them here)."""
+    trainer = Trainer(caption_config(tiny_flickr, tmp_path, "model.attend=hard", "model.expected_context=0.0",
+                                     "model.baseline_decay=0.5", "train.accumulate=2"), log=quiet)
+    model, seen = trainer.model, []  # per loss: (b, rewards [B])
+    loss = model.loss
+
+    def recording_loss(out, tgt_out, label_smoothing):
+        token = out.logits.detach().float().log_softmax(-1).gather(-1, tgt_out.unsqueeze(-1)).squeeze(-1)
+        seen.append((model.baseline.item(), token.masked_fill(tgt_out.eq(model.pad_id), 0.0).sum(-1)))
+        return loss(out, tgt_out, label_smoothing)
+
+    monkeypatch.setattr(model, "loss", recording_loss)
+    group = trainer.train_data.batches(trainer.cfg.train.batch_tokens, shuffle=False)[:2]
+    trainer.update(*group)
+    assert len(seen) == 2 and [b for b, _ in seen] == [0.0, 0.0]
+    moved = 0.5 * torch.cat([r for _, r in seen]).mean().item()  # b = 0.5 * 0 + 0.5 * mean r
+    assert model.baseline.item() == pytest.approx(moved, rel=1e-5)
+    trainer.update(*group)
+    assert [b for b, _ in seen[2:]] == pytest.approx([moved, moved], rel=1e-5)
+
+
 def test_checkpoint_captions_image_files_like_cached_grids(tiny_flickr: Path, tmp_path: Path) -> None:
     """A trained checkpoint reloads with its CNN; captioning the files equals captioning the cached grids."""
     trainer = Trainer(caption_config(tiny_flickr, tmp_path, "train.max_steps=8"), log=quiet)

@@ -10,7 +10,9 @@ from seqattn.config import ModelConfig
 from seqattn.data import collate
 from seqattn.errors import SeqattnError
 from seqattn.models import Seq2Seq, build_model
-from seqattn.modules.attention import Attention, ConcatAttention, DotAttention, GeneralAttention, LocalAttention
+from seqattn.modules.attention import (
+    AdditiveAttention, Attention, ConcatAttention, DotAttention, GeneralAttention, LocalAttention, MultiHeadAttention,
+)
 
 from helpers import assert_beam_of_one_is_greedy, assert_overfits, assert_padding_invariant
 
@@ -134,6 +136,20 @@ def test_local_m_centres_at_t() -> None:
         att(h_t, h_bar, h_bar, mask)
 
 
+@pytest.mark.parametrize("make", [
+    dot, general, concat, lambda: AdditiveAttention(2, 2, 3), lambda: MultiHeadAttention(2, 1),
+    lambda: LocalAttention(DotAttention(), window=1, query_dim=2, predictive=False),
+    lambda: LocalAttention(DotAttention(), window=1, query_dim=2, predictive=True),
+])
+def test_every_attention_takes_the_same_call(make) -> None:
+    """attention(query, keys, values, mask, t): one call for every mechanism, the step index t included."""
+    torch.manual_seed(0)
+    att = make()
+    h_bar, mask = torch.randn(2, 4, 2), lengths_mask([4, 3])
+    context, alpha = att(torch.randn(2, 2), *att.precompute(h_bar, h_bar), mask, torch.tensor([1, 5]))
+    assert context.shape == (2, 2) and alpha.shape == (2, 4) and alpha[1, 3] == 0
+
+
 def test_decoder_starts_from_the_encoder_final_states() -> None:
     model = tiny(encoder_layers=2, decoder_layers=2).eval()
     batch = collate([[5, 6, 7], [8, 9]], [[4], [5]], [0, 1], PAD, BOS, EOS)
@@ -170,7 +186,7 @@ def test_reversed_source_is_read_backwards_and_annotated_in_order() -> None:
 def test_teacher_forcing_equals_stepwise_decoding(alignment: str, input_feeding: bool) -> None:
     model = tiny(alignment=alignment, input_feeding=input_feeding, encoder_layers=1, decoder_layers=2).eval()
     batch = collate([[5, 6, 7], [8, 9]], [[4, 5, 6], [7, 8, 9, 10]], [0, 1], PAD, BOS, EOS)  # targets outrun sources
-    logits, alpha = model(batch.src, batch.src_mask, batch.tgt_in)
+    logits, alpha, _ = model(batch.src, batch.src_mask, batch.tgt_in)
     state = model.encode(batch.src, batch.src_mask)
     for i in range(batch.tgt_in.size(1)):
         log_probs, step_alpha, state = model.step(batch.tgt_in[:, i], state)

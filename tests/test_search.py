@@ -10,7 +10,7 @@ from torch import Tensor
 
 from seqattn.config import ModelConfig, SearchConfig
 from seqattn.errors import SeqattnError
-from seqattn.models import Seq2Seq, build_model
+from seqattn.models import Output, Seq2Seq, build_model
 from seqattn.search import Hypothesis, beam_search, coverage_penalty, greedy_search, length_penalty, sample, search
 from seqattn.search.hypothesis import block_repeated_ngrams
 from seqattn.search.sampling import truncate
@@ -57,7 +57,7 @@ class TableModel(Seq2Seq):
         mask = state["mask"].float()
         return self.table[y_prev], mask / mask.sum(-1, keepdim=True), state
 
-    def forward(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor) -> tuple[Tensor, Tensor | None]:
+    def forward(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor, need_alpha: bool = True) -> Output:
         raise NotImplementedError
 
 
@@ -164,7 +164,7 @@ def test_beam_alpha_follows_its_hypothesis() -> None:
         n = int(src_mask[i].sum())
         for h in hyps:  # teacher-forced attention of the same tokens
             tgt_in = torch.tensor([[BOS, *h.tokens, EOS][: len(h.alpha)]])
-            _, alpha = model(src[i : i + 1, :n], src_mask[i : i + 1, :n], tgt_in)
+            alpha = model(src[i : i + 1, :n], src_mask[i : i + 1, :n], tgt_in).alpha
             assert torch.allclose(h.alpha, alpha[0], atol=1e-5)
 
 

@@ -9,7 +9,7 @@ from torch import Tensor
 from seqattn.config import ModelConfig
 from seqattn.data.batching import pad
 from seqattn.errors import SeqattnError
-from seqattn.models import Seq2Seq, build_model
+from seqattn.models import Output, Seq2Seq, build_model
 from seqattn.models.show_attend_tell import ShowAttendTell, doubly_stochastic_penalty
 from seqattn.modules import backbones
 from seqattn.search import beam_search, greedy_search
@@ -42,6 +42,11 @@ def log_likelihood(logits: Tensor, tgt_out: Tensor) -> Tensor:
     return token.masked_fill(tgt_out.eq(PAD), 0.0).sum(-1)
 
 
+def end_update(model: ShowAttendTell, out: Output, tgt_out: Tensor) -> None:
+    """What the trainer does after an update of the one batch `out`."""
+    model.end_update({key: value.item() for key, value in model.batch_stats(out, tgt_out).items()})
+
+
 @pytest.mark.parametrize("attend", ["soft", "hard"])
 def test_overfits_a_tiny_batch(attend: str) -> None:
     """Training on the full loss (regulariser, REINFORCE) fits four captions; greedy search reproduces them."""
@@ -52,13 +57,14 @@ def test_overfits_a_tiny_batch(attend: str) -> None:
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
     for _ in range(80):
         model.train()
-        logits, alpha = model(a, mask, tgt_in)
-        loss = model.loss(logits, alpha, tgt_out, 0.0) / ntokens
+        out = model(a, mask, tgt_in)
+        loss = model.loss(out, tgt_out, 0.0) / ntokens
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+        end_update(model, out, tgt_out)
     model.eval()
-    nll = Seq2Seq.loss(model, model(a, mask, tgt_in)[0], None, tgt_out, 0.0) / ntokens
+    nll = Seq2Seq.loss(model, model(a, mask, tgt_in), tgt_out, 0.0) / ntokens
     assert nll.item() < 0.05
     hyps = greedy_search(model, a, mask, max_len_a=0.0, max_len_b=8)
     assert [h.tokens for h in hyps] == CAPTIONS and all(h.finished for h in hyps)
@@ -75,10 +81,10 @@ def test_doubly_stochastic_penalty_golden() -> None:
     model = tiny("soft", doubly_stochastic=2.5).eval()
     a, mask = grids(2)
     tgt_in, tgt_out = targets([[4, 5], [6]])
-    logits, alpha = model(a, mask, tgt_in)
-    nll = Seq2Seq.loss(model, logits, alpha, tgt_out, 0.1)
-    expected = nll + 2.5 * doubly_stochastic_penalty(alpha, tgt_out.ne(PAD)).sum()
-    torch.testing.assert_close(model.loss(logits, alpha, tgt_out, 0.1), expected)
+    out = model(a, mask, tgt_in)
+    nll = Seq2Seq.loss(model, out, tgt_out, 0.1)
+    expected = nll + 2.5 * doubly_stochastic_penalty(out.alpha, tgt_out.ne(PAD)).sum()
+    torch.testing.assert_close(model.loss(out, tgt_out, 0.1), expected)
 
 
 def hard_batch(**options) -> tuple[ShowAttendTell, Tensor, Tensor, Tensor, Tensor]:
@@ -99,13 +105,14 @@ def test_reinforce_gradient_reaches_the_attention() -> None:
     model, a, mask, tgt_in, tgt_out = hard_batch(entropy_bonus=0.0)
     f_att = list(model.decoder.attention.parameters())
     model.baseline.fill_(-2.0)
-    logits, alpha = model(a, mask, tgt_in)
-    s, sampled = model.samples
+    out = model(a, mask, tgt_in)
+    logits, alpha, aux = out
+    s, sampled = aux["locations"], aux["sampled"]
     assert sampled.all()
     log_p_s = alpha.gather(-1, s.unsqueeze(-1)).squeeze(-1).log().masked_fill(tgt_out.eq(PAD), 0.0)
     r = log_likelihood(logits, tgt_out).detach()
-    nll = Seq2Seq.loss(model, logits, alpha, tgt_out, 0.0)
-    loss = model.loss(logits, alpha, tgt_out, 0.0)
+    nll = Seq2Seq.loss(model, out, tgt_out, 0.0)
+    loss = model.loss(out, tgt_out, 0.0)
     torch.testing.assert_close(loss, nll)
     reinforce = grad(loss, f_att)
     assert all(g.abs().sum() > 0 for g in reinforce)
@@ -117,33 +124,50 @@ def test_reinforce_gradient_reaches_the_attention() -> None:
 def test_entropy_bonus_adds_the_attention_entropy_gradient() -> None:
     model, a, mask, tgt_in, tgt_out = hard_batch(entropy_bonus=0.3)
     f_att = list(model.decoder.attention.parameters())
-    logits, alpha = model(a, mask, tgt_in)
-    samples = model.samples
-    with_bonus = model.loss(logits, alpha, tgt_out, 0.0)
-    model.samples, model.entropy_bonus = samples, 0.0
+    out = model(a, mask, tgt_in)
+    with_bonus = model.loss(out, tgt_out, 0.0)
+    model.entropy_bonus = 0.0
     model.baseline.zero_()
-    without = model.loss(logits, alpha, tgt_out, 0.0)
-    entropy = -(alpha * alpha.log()).sum(-1).masked_fill(tgt_out.eq(PAD), 0.0).sum()
+    without = model.loss(out, tgt_out, 0.0)  # the same output twice: loss is a function of it
+    entropy = -(out.alpha * out.alpha.log()).sum(-1).masked_fill(tgt_out.eq(PAD), 0.0).sum()
     torch.testing.assert_close(with_bonus, without)
     for g, expected in zip(grad(with_bonus - without, f_att), grad(-0.3 * entropy, f_att)):
         torch.testing.assert_close(g, expected)
 
 
 def test_baseline_is_a_moving_average_of_the_log_likelihood() -> None:
+    """One update per batch here: b moves at `end_update`, by the batch's mean reward; `loss` leaves it."""
     model, a, mask, tgt_in, tgt_out = hard_batch(baseline_decay=0.8)
+    attributes = dict(vars(model))
     b = 0.0
     for _ in range(3):
-        logits, alpha = model(a, mask, tgt_in)
-        model.loss(logits, alpha, tgt_out, 0.0)
-        b = 0.8 * b + 0.2 * log_likelihood(logits, tgt_out).mean().item()
+        out = model(a, mask, tgt_in)
+        model.loss(out, tgt_out, 0.0)
         assert model.baseline.item() == pytest.approx(b, rel=1e-5)
-        assert model.samples is None  # consumed
+        end_update(model, out, tgt_out)
+        b = 0.8 * b + 0.2 * log_likelihood(out.logits, tgt_out).mean().item()
+        assert model.baseline.item() == pytest.approx(b, rel=1e-5)
+        assert vars(model) == attributes  # no draws kept on the model
     # no sampled caption (eval mode, or every caption with the expected context): b stays
     for m in (model.eval(), tiny("hard", expected_context=1.0).train()):
         before = m.baseline.clone()
-        logits, alpha = m(a, mask, tgt_in)
-        m.loss(logits, alpha, tgt_out, 0.0)
-        assert m.samples is None and torch.equal(m.baseline, before)
+        out = m(a, mask, tgt_in)
+        m.loss(out, tgt_out, 0.0)
+        end_update(m, out, tgt_out)
+        assert m.batch_stats(out, tgt_out).get("sampled", 0) == 0 and torch.equal(m.baseline, before)
+
+
+def test_hard_attention_forward_leaves_nothing_on_the_modules() -> None:
+    """Nothing passes from `forward` to `loss` through the model: the draws are in the output's aux,
+    and no module gains or changes an attribute or a buffer."""
+    model, a, mask, tgt_in, tgt_out = hard_batch()
+    attributes = [dict(vars(m)) for m in model.modules()]
+    buffers = {name: b.clone() for name, b in model.named_buffers()}
+    out = model(a, mask, tgt_in)
+    model.loss(out, tgt_out, 0.0).backward()
+    assert [dict(vars(m)) for m in model.modules()] == attributes
+    assert all(torch.equal(b, buffers[name]) for name, b in model.named_buffers())
+    assert out.aux["sampled"].all() and out.aux["locations"].shape == tgt_in.shape
 
 
 def test_hard_attention_context_is_the_sampled_annotation() -> None:
@@ -152,7 +176,8 @@ def test_hard_attention_context_is_the_sampled_annotation() -> None:
     state = model.encode(a, mask)
     y_emb = model.decoder.embed(torch.full((4,), BOS))
     sampled = torch.tensor([True, False, True, False])
-    z, alpha, s, _ = model.decoder.recur(y_emb, state, sampled)
+    (_, z), alpha, _, aux = model.decoder.recur(y_emb, {**state, "sampled": sampled})
+    s = aux["locations"]
     torch.testing.assert_close(z[sampled], a[sampled, s[sampled]])
     torch.testing.assert_close(z[~sampled], (alpha.unsqueeze(1) @ a).squeeze(1)[~sampled])  # expected context
 
@@ -163,7 +188,7 @@ def test_gate_scales_the_context() -> None:
     for gate in (True, False):
         model = tiny("soft", gate=gate)
         state = model.encode(a, mask)
-        z, alpha, _, _ = model.decoder.recur(model.decoder.embed(torch.full((3,), BOS)), state, None)
+        (_, z), alpha, _, _ = model.decoder.recur(model.decoder.embed(torch.full((3,), BOS)), state)
         expected = (alpha.unsqueeze(1) @ a).squeeze(1)  # [3, D]
         if gate:
             beta = torch.sigmoid(model.decoder.f_beta(state["h"]))  # [3, 1]
@@ -179,7 +204,7 @@ def test_teacher_forcing_equals_stepwise_decoding(attend: str) -> None:
     model = tiny(attend).eval()
     a, mask = grids(2)
     tgt_in, _ = targets([[4, 5, 6], [7]])
-    logits, alpha = model(a, mask, tgt_in)
+    logits, alpha, _ = model(a, mask, tgt_in)
     state = model.encode(a, mask)
     for t in range(tgt_in.size(1)):
         log_probs, step_alpha, state = model.step(tgt_in[:, t], state)
@@ -194,7 +219,7 @@ def test_expected_context_in_training_is_soft_attention() -> None:
     tgt_in, _ = targets([[4, 5, 6], [7]])
     train = model.train()(a, mask, tgt_in)
     evaluated = model.eval()(a, mask, tgt_in)
-    for x, y in zip(train, evaluated):
+    for x, y in zip(train[:2], evaluated[:2]):  # logits, alpha (training adds its draws to aux)
         torch.testing.assert_close(x, y)
 
 
@@ -237,7 +262,7 @@ def test_images_go_through_the_backbone() -> None:
     mask = torch.ones(2, 4, dtype=torch.bool)
     tgt_in, _ = targets([[4, 5], [6]])
     grid = backbones.annotations(cnn(images), 2)  # [2, 4, D]
-    for x, y in zip(model(images, mask, tgt_in), model(grid, mask, tgt_in)):
+    for x, y in zip(model(images, mask, tgt_in)[:2], model(grid, mask, tgt_in)[:2]):
         torch.testing.assert_close(x, y)
     with pytest.raises(SeqattnError, match="no backbone"):
         tiny()(images, mask, tgt_in)

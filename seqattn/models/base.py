@@ -16,11 +16,12 @@ from seqattn.state import State
 
 
 class Output(NamedTuple):
-    """What teacher-forced `forward` returns: all that `loss` needs besides the targets."""
+    """What teacher-forced `forward` returns: all that `loss` needs besides the targets, so that
+    nothing passes from `forward` to `loss` through the module."""
 
     logits: Tensor  # [B, T, V]
     alpha: Tensor | None  # [B, T, S] attention over the source, None without attention (or need_alpha=False)
-    aux: dict[str, Tensor] = {}  # a model's auxiliary terms of the loss (hard attention's sample log-probs, ...)
+    aux: dict[str, Tensor] = {}  # what else a model's loss needs (hard attention: locations s [B, T], sampled [B])
 
 
 class Seq2Seq(nn.Module, ABC):
@@ -49,8 +50,8 @@ class Seq2Seq(nn.Module, ABC):
     @abstractmethod
     def forward(
         self, src: Tensor, src_mask: Tensor, tgt_in: Tensor, need_alpha: bool = True,
-    ) -> tuple[Tensor, Tensor | None]:
-        """Teacher forcing: tgt_in [B, T] (BOS + target) -> logits [B, T, V], alpha [B, T, S] or None.
+    ) -> Output:
+        """Teacher forcing: tgt_in [B, T] (BOS + target) -> Output(logits [B, T, V], alpha [B, T, S] or None, aux).
 
         need_alpha=False lets a model skip work that only the weights need (training does not).
         """
@@ -62,14 +63,24 @@ class Seq2Seq(nn.Module, ABC):
             label_smoothing=label_smoothing, reduction="sum",
         )
 
-    def loss(self, logits: Tensor, alpha: Tensor | None, tgt_out: Tensor, label_smoothing: float) -> Tensor:
-        """Summed training loss of the batch `forward` just ran: `nll`, plus the regulariser of a
-        model that has one (doubly stochastic attention, REINFORCE)."""
-        return self.nll(logits, tgt_out, label_smoothing)
+    def loss(self, out: Output, tgt_out: Tensor, label_smoothing: float) -> Tensor:
+        """Summed training loss of `forward`'s output `out` for targets tgt_out [B, T]: `nll`, plus the
+        regulariser of a model that has one (doubly stochastic attention, REINFORCE)."""
+        return self.nll(out.logits, tgt_out, label_smoothing)
+
+    def batch_stats(self, out: Output, tgt_out: Tensor) -> dict[str, Tensor]:
+        """Sums over the batch of `out` that `end_update` takes, summed over all batches of the update
+        on every process. The keys must not depend on the batch (every process sends the same). Empty
+        by default."""
+        return {}
+
+    def end_update(self, stats: dict[str, float]) -> None:
+        """After each optimiser update, with `batch_stats` summed over the whole update: move what is
+        estimated per update (hard attention's baseline). Nothing by default."""
 
     @torch.no_grad()
     def score(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor, tgt_out: Tensor) -> Tensor:
         """Sum of log p(tgt_out | src) per sentence [B], padding ignored."""
-        logp = self(src, src_mask, tgt_in)[0].log_softmax(-1)
+        logp = self(src, src_mask, tgt_in).logits.log_softmax(-1)
         token_logp = logp.gather(-1, tgt_out.unsqueeze(-1)).squeeze(-1)  # [B, T]
         return token_logp.masked_fill(tgt_out.eq(self.pad_id), 0.0).sum(-1)

@@ -6,10 +6,12 @@ model's own backbone turns into one; `src_mask` [B, L] is all True.
 
 Hard attention (sec. 4.1). A training `forward` draws, per caption, whether it uses the expected
 context (probability `expected_context`, the paper's 0.5) or samples s_t ~ Multinoulli(alpha_t) at
-every step; it keeps the draws in `self.samples` for the next `loss`, which adds the REINFORCE
-surrogate of eq. 12 for the sampled captions and moves the baseline. In eval mode (validation,
-search) every caption uses the expected context, deterministic as search needs; the authors'
-generate_caps.py does the same by default (sampling=False: alpha_sample = alpha).
+every step; its output carries the draws (aux "locations" s [B, T], "sampled" [B]) to `loss`, which
+adds the REINFORCE surrogate of eq. 12 for the sampled captions. The baseline b moves once per
+optimiser update, by the mean reward of all the update's sampled captions on every process
+(`batch_stats`, `end_update`). In eval mode (validation, search) every caption uses the expected
+context, deterministic as search needs; the authors' generate_caps.py does the same by default
+(sampling=False: alpha_sample = alpha).
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from torch import Tensor, nn
 
 from seqattn.config import ModelConfig
 from seqattn.errors import SeqattnError
-from seqattn.models.base import Seq2Seq
+from seqattn.models.base import Output, Seq2Seq
 from seqattn.state import State
 from seqattn.modules import backbones
 from seqattn.modules.attention import AdditiveAttention
@@ -50,8 +52,6 @@ class ShowAttendTell(Seq2Seq):
         self.attend, self.expected_context = attend, expected_context
         self.doubly_stochastic, self.entropy_bonus, self.baseline_decay = doubly_stochastic, entropy_bonus, baseline_decay
         self.register_buffer("baseline", torch.zeros(()))  # b: moving average of log p(y | s, a)
-        # hard attention, from the last training forward until `loss`: locations s [B, T], sampled [B]
-        self.samples: tuple[Tensor, Tensor] | None = None
 
     def annotate(self, src: Tensor) -> Tensor:
         """Images [B, 3, H, W] through the backbone, or annotations (cached: maybe float16) -> a [B, L, D]
@@ -68,46 +68,58 @@ class ShowAttendTell(Seq2Seq):
     def step(self, y_prev: Tensor, state: State) -> tuple[Tensor, Tensor, State]:
         return self.decoder.step(y_prev, state)
 
-    def forward(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor, need_alpha: bool = True) -> tuple[Tensor, Tensor]:
-        """As Seq2Seq.forward; alpha [B, T, L] is always returned (the regulariser needs it)."""
+    def forward(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor, need_alpha: bool = True) -> Output:
+        """As Seq2Seq.forward; alpha [B, T, L] is always returned (the regulariser needs it). A hard-attention
+        training forward adds its draws to aux: "locations" s [B, T] and "sampled" [B]."""
         state = self.encode(src, src_mask)
-        sampled = None
-        if self.training and self.attend == "hard":
-            sampled = torch.rand(tgt_in.size(0), device=tgt_in.device) >= self.expected_context  # [B]
-        logits, alpha, s = self.decoder(tgt_in, state, sampled)
-        self.samples = None if sampled is None else (s, sampled)
-        return logits, alpha
+        if not (self.training and self.attend == "hard"):
+            return Output(*self.decoder(tgt_in, state))
+        sampled = torch.rand(tgt_in.size(0), device=tgt_in.device) >= self.expected_context  # [B]
+        logits, alpha, aux = self.decoder(tgt_in, state, sampled)
+        return Output(logits, alpha, {**aux, "sampled": sampled})
 
-    def loss(self, logits: Tensor, alpha: Tensor, tgt_out: Tensor, label_smoothing: float) -> Tensor:
-        """Summed cross-entropy + lambda * doubly stochastic penalty (eq. 14) + after a hard-attention
-        training forward the REINFORCE surrogate (eq. 12), all summed over the batch."""
+    def loss(self, out: Output, tgt_out: Tensor, label_smoothing: float) -> Tensor:
+        """Summed cross-entropy + lambda * doubly stochastic penalty (eq. 14) + for a hard-attention
+        training output the REINFORCE surrogate (eq. 12), all summed over the batch."""
         steps = tgt_out.ne(self.pad_id)  # [B, T]
-        total = self.nll(logits, tgt_out, label_smoothing)
+        total = self.nll(out.logits, tgt_out, label_smoothing)
         if self.doubly_stochastic > 0:
-            total = total + self.doubly_stochastic * doubly_stochastic_penalty(alpha.float(), steps).sum()
-        if self.samples is not None:
-            total = total + self.reinforce(logits, alpha.float(), tgt_out, steps)
+            total = total + self.doubly_stochastic * doubly_stochastic_penalty(out.alpha.float(), steps).sum()
+        if "sampled" in out.aux:
+            total = total + self.reinforce(out, tgt_out, steps)
         return total
 
-    def reinforce(self, logits: Tensor, alpha: Tensor, tgt_out: Tensor, steps: Tensor) -> Tensor:
-        """Surrogate whose gradient is eq. 12's attention terms for the sampled captions:
-        -(r - b) sum_t log p(s_t | a) - lambda_e sum_t H[alpha_t], r = log p(y | s, a) (a constant).
-        Written as x - x.detach() it is worth 0, so the reported loss stays NLL + regulariser.
-        Consumes `self.samples` and moves the baseline b <- decay * b + (1 - decay) * mean r."""
-        s, sampled = self.samples
-        self.samples = None
+    def reward(self, logits: Tensor, tgt_out: Tensor) -> Tensor:
+        """r = log p(y | s, a) per caption [B], a constant (logits [B, T, V], tgt_out [B, T])."""
         token_nll = F.cross_entropy(logits.detach().float().transpose(1, 2), tgt_out, ignore_index=self.pad_id,
                                     reduction="none")  # [B, T]
-        r = -token_nll.sum(-1)  # log p(y | s, a) [B]
+        return -token_nll.sum(-1)
+
+    def reinforce(self, out: Output, tgt_out: Tensor, steps: Tensor) -> Tensor:
+        """Surrogate whose gradient is eq. 12's attention terms for the sampled captions:
+        -(r - b) sum_t log p(s_t | a) - lambda_e sum_t H[alpha_t], r = log p(y | s, a) (a constant).
+        Written as x - x.detach() it is worth 0, so the reported loss stays NLL + regulariser."""
+        s, sampled, alpha = out.aux["locations"], out.aux["sampled"], out.alpha.float()
+        r = self.reward(out.logits, tgt_out)  # [B]
         log_p_s = alpha.gather(-1, s.unsqueeze(-1)).squeeze(-1).log().masked_fill(~steps, 0.0)  # [B, T]
         entropy = -torch.special.xlogy(alpha, alpha).sum(-1).masked_fill(~steps, 0.0)  # H[alpha_t] [B, T]
         surrogate = -(r - self.baseline) * log_p_s.sum(-1) - self.entropy_bonus * entropy.sum(-1)  # [B]
         surrogate = surrogate - surrogate.detach()
-        n = sampled.sum()  # no host sync: a batch without sampled captions leaves b as it is
-        mean_r = torch.where(sampled, r, 0.0).sum() / n.clamp(min=1)
-        moved = self.baseline_decay * self.baseline + (1.0 - self.baseline_decay) * mean_r
-        self.baseline.copy_(torch.where(n > 0, moved, self.baseline))
         return torch.where(sampled, surrogate, 0.0).sum()
+
+    def batch_stats(self, out: Output, tgt_out: Tensor) -> dict[str, Tensor]:
+        """For a hard-attention training output: the sum of the sampled captions' rewards r and their number."""
+        if "sampled" not in out.aux:
+            return {}
+        sampled = out.aux["sampled"]  # [B]
+        return {"reward": torch.where(sampled, self.reward(out.logits, tgt_out), 0.0).sum(), "sampled": sampled.sum()}
+
+    def end_update(self, stats: dict[str, float]) -> None:
+        """b <- decay * b + (1 - decay) * mean r over the update's sampled captions; an update without
+        any leaves b as it is."""
+        if stats.get("sampled", 0) > 0:
+            mean_r = stats["reward"] / stats["sampled"]
+            self.baseline.copy_(self.baseline_decay * self.baseline + (1.0 - self.baseline_decay) * mean_r)
 
 
 def build_show_attend_tell(

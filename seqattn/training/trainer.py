@@ -211,7 +211,8 @@ class Trainer:
     def update(self, *group: list[int]) -> tuple[float, int]:
         """One optimiser step on the batches of `group`, world_size x accumulate of them (fewer at
         the end of an epoch), of which this rank takes every world_size-th
-        -> (summed loss, target tokens) of the whole update."""
+        -> (summed loss, target tokens) of the whole update. The model's `batch_stats`, summed over
+        the update's batches on all ranks, go to its `end_update` after the optimiser step."""
         mine = group[self.rank :: self.world_size]
         # every rank makes as many passes as DDP's gradient sync needs; a spare one counts for nothing
         passes = math.ceil(len(group) / self.world_size)
@@ -220,16 +221,18 @@ class Trainer:
         tokens = int(self.all_reduce([sum(b.ntokens for b in batches[: len(mine)])])[0])
         per_rank = tokens / self.world_size  # DDP averages gradients over the ranks
         self.model.train()
-        total = 0.0
+        total, stats = 0.0, {}
         for i, batch in enumerate(batches):
             with self.syncing(last=i == passes - 1):
                 with autocast(self.device, self.amp_dtype):
-                    logits, alpha = self.train_model(batch.src, batch.src_mask, batch.tgt_in, need_alpha=False)
-                loss = self.model.loss(logits, alpha, batch.tgt_out, self.cfg.train.label_smoothing)
+                    out = self.train_model(batch.src, batch.src_mask, batch.tgt_in, need_alpha=False)
+                loss = self.model.loss(out, batch.tgt_out, self.cfg.train.label_smoothing)
                 if i >= len(mine):
                     loss = loss * 0
                 total += loss.item()
                 self.scaler.scale(loss / per_rank).backward()
+            for key, value in self.model.batch_stats(out, batch.tgt_out).items():
+                stats[key] = stats.get(key, 0.0) + value * (i < len(mine))  # a spare pass counts for nothing
         if self.cfg.train.clip_norm > 0:
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.clip_norm)
@@ -238,7 +241,9 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         if isinstance(self.scheduler, torch.optim.lr_scheduler.LambdaLR):
             self.scheduler.step()
-        return self.all_reduce([total])[0], tokens
+        total, *summed = self.all_reduce([total, *(float(v) for v in stats.values())])
+        self.model.end_update(dict(zip(stats, summed)))
+        return total, tokens
 
     # ---- validation ---------------------------------------------------------------------------
     @torch.no_grad()  # not inference_mode: under it autocast re-casts the weights at every search step
@@ -249,8 +254,8 @@ class Trainer:
         for ids in self.valid_data.batches(self.cfg.train.batch_tokens, shuffle=False):
             batch = self.valid_data.batch(ids, self.tgt_tok).to(self.device)
             with autocast(self.device, self.amp_dtype):
-                logits, _ = self.model(batch.src, batch.src_mask, batch.tgt_in, need_alpha=False)
-            total += self.model.nll(logits, batch.tgt_out).item()
+                out = self.model(batch.src, batch.src_mask, batch.tgt_in, need_alpha=False)
+            total += self.model.nll(out.logits, batch.tgt_out).item()
             tokens += batch.ntokens
         hyps, bleu = self.task.validate(self.model, self.valid_search, self.device, self.amp_dtype)
         (self.out / "valid.hyp").write_text("\n".join(hyps) + "\n", encoding="utf-8")

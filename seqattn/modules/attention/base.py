@@ -1,10 +1,12 @@
-"""The attention interface shared by every mechanism (additive, Luong, multi-head, key-value memory).
+"""The attention interface shared by every mechanism (additive, Luong global and local, multi-head).
 
-    context, alpha = attention(query, keys, values, mask)
+    context, alpha = attention(query, keys, values, mask, t)
 
 `keys` and `values` are what `precompute(keys, values)` returned: a mechanism that projects the
 memory (U_a h_j in additive attention, W^K and W^V in multi-head attention) does it once per
 sentence there, not at every decoder step. A query may be one step [B, Dq] or many [B, T, Dq].
+`t` is the decoder position of each query, [B] or [B, T]: every caller passes it and every
+mechanism takes it; only position-aware ones read it (local-m centres its window at p_t = t).
 """
 from __future__ import annotations
 
@@ -22,11 +24,14 @@ class Attention(nn.Module, ABC):
     def score(self, query: Tensor, keys: Tensor) -> Tensor:
         """query [B, T, Dq], keys [B, S, *] (precomputed) -> energies e [B, T, S]."""
 
-    def forward(self, query: Tensor, keys: Tensor, values: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(
+        self, query: Tensor, keys: Tensor, values: Tensor, mask: Tensor, t: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor]:
         """alpha = softmax(e) over the positions `mask` allows; context = sum_j alpha_j values_j.
 
         query [B, Dq] or [B, T, Dq]; keys [B, S, *]; values [B, S, Dv]; mask [B, S] or [B, T, S]
-        (True = attend) -> context [B, (T,) Dv], alpha [B, (T,) S].
+        (True = attend); t [B] or [B, T], unused by global attention -> context [B, (T,) Dv],
+        alpha [B, (T,) S].
         """
         one_step = query.dim() == 2
         q = query.unsqueeze(1) if one_step else query  # [B, T, Dq]

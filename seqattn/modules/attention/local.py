@@ -8,7 +8,7 @@ the window; everything outside gets exactly zero weight. As in the paper the wei
 renormalised after the Gaussian, so they sum to at most 1.
 
 The aligned position p_t (source positions s = 0 .. S-1):
-    local-m  p_t = t, the decoder step index, which the caller passes as `t`;
+    local-m  p_t = t, the decoder step index, which every caller passes as `t` (base.Attention);
     local-p  p_t = S · sigmoid(v_p^T tanh(W_p h_t)) (eq. 9), predicted from the query h_t, with S
              the sentence's real source length (from the mask); differentiable through the Gaussian.
 """
@@ -52,8 +52,8 @@ class LocalAttention(Attention):
         self, query: Tensor, keys: Tensor, values: Tensor, mask: Tensor, t: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
         """query [B, Dq] or [B, T, Dq]; keys, values as precomputed [B, S, *]; mask [B, S] or
-        [B, T, S] (True = real word); t: the decoder step of each query, [B] or [B, T] (local-m only)
-        -> context c_t [B, (T,) Dv], weights a_t [B, (T,) S].
+        [B, T, S] (True = real word); t: the decoder step of each query, [B] or [B, T] (read by
+        local-m only) -> context c_t [B, (T,) Dv], weights a_t [B, (T,) S].
         """
         one_step = query.dim() == 2
         q = query.unsqueeze(1) if one_step else query  # [B, T, Dq]

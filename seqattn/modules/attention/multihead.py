@@ -64,11 +64,12 @@ class MultiHeadAttention(Attention):
         return F.dropout(weights, p, self.training) @ values, weights
 
     def forward(
-        self, query: Tensor, keys: Tensor, values: Tensor, mask: Tensor | None = None, need_weights: bool = True,
+        self, query: Tensor, keys: Tensor, values: Tensor, mask: Tensor | None = None, t: Tensor | None = None,
+        *, need_weights: bool = True,
     ) -> tuple[Tensor, Tensor | None]:
         """query [B, d_model] or [B, T, d_model]; keys, values [B, h, S, d_k] (precomputed); mask [B, S]
-        or [B | 1, T, S] (True = attend; None: everywhere) -> context [B, (T,) d_model], alpha [B, (T,) S]
-        (the pre-dropout weights, None unless `need_weights`)."""
+        or [B | 1, T, S] (True = attend; None: everywhere); t unused (positions are in the embeddings)
+        -> context [B, (T,) d_model], alpha [B, (T,) S] (the pre-dropout weights, None unless `need_weights`)."""
         one_step = query.dim() == 2
         q = query.unsqueeze(1) if one_step else query  # [B, T, d_model]
         m = None if mask is None else (mask.unsqueeze(1) if mask.dim() == 2 else mask).unsqueeze(1)  # [B, 1, T, S]

@@ -13,19 +13,18 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from seqattn.state import Memory, State
-from seqattn.modules.attention import Attention, LocalAttention
+from seqattn.state import State
+from seqattn.modules.attention import Attention
+from seqattn.modules.decoders.recurrent import RecurrentDecoder, Step
 
 
-class LuongDecoder(nn.Module):
+class LuongDecoder(RecurrentDecoder):
     def __init__(
         self, vocab_size: int, emb_dim: int, hidden_dim: int, context_dim: int, num_layers: int,
         encoder_layers: int, pad_id: int, dropout: float, attention: Attention, input_feeding: bool,
     ) -> None:
-        super().__init__()
-        self.attention, self.input_feeding = attention, input_feeding
-        self.embed = nn.Embedding(vocab_size, emb_dim, padding_idx=pad_id)
-        self.dropout = nn.Dropout(dropout)
+        super().__init__(attention, vocab_size, emb_dim, pad_id, dropout, embedding_dropout=dropout)
+        self.input_feeding = input_feeding
         self.rnn = nn.LSTM(
             emb_dim + (hidden_dim if input_feeding else 0), hidden_dim, num_layers=num_layers,
             batch_first=True, dropout=dropout if num_layers > 1 else 0.0,
@@ -45,43 +44,18 @@ class LuongDecoder(nn.Module):
         if self.bridge is not None:
             hc = self.bridge(torch.cat([h, c], dim=1).flatten(1)).tanh()  # [B, 2 * L * H]
             h, c = hc.unflatten(1, (2, self.rnn.num_layers, -1)).unbind(1)  # [B, L, H]
-        keys, values = self.attention.precompute(h_bar, h_bar)  # [B, S, *], [B, S, C]
-        return {
-            "lstm": (h, c), "h_tilde": h_bar.new_zeros(h.size(0), self.rnn.hidden_size),
-            "t": src_mask.new_zeros(h.size(0), dtype=torch.long),
-            "memory": Memory(keys=keys, values=values, mask=src_mask),
-        }
+        h_tilde = h_bar.new_zeros(h.size(0), self.rnn.hidden_size)  # h̃_0 = 0 [B, H]
+        return {**self.start(h_bar, src_mask), "lstm": (h, c), "h_tilde": h_tilde}
 
-    def attend(self, h_t: Tensor, state: State) -> tuple[Tensor, Tensor]:
-        """h_t [B, H] -> c_t [B, C], a_t [B, S]; local attention also gets the step index t (local-m: p_t = t)."""
-        memory = state["memory"]["keys"], state["memory"]["values"], state["memory"]["mask"]
-        if isinstance(self.attention, LocalAttention):
-            return self.attention(h_t, *memory, t=state["t"])
-        return self.attention(h_t, *memory)
-
-    def recur(self, y_emb: Tensor, state: State) -> tuple[Tensor, Tensor, State]:
-        """E y_{t-1} [B, E] -> h̃_t [B, H], a_t [B, S], the state after step t."""
+    def recur(self, y_emb: Tensor, state: State) -> Step:
+        """E y_{t-1} [B, E] -> features (h̃_t [B, H],), a_t [B, S], the state after step t."""
         x = torch.cat([y_emb, state["h_tilde"]], dim=-1) if self.input_feeding else y_emb  # [B, E (+ H)]
         out, (h, c) = self.rnn(x.unsqueeze(1), tuple(s.transpose(0, 1).contiguous() for s in state["lstm"]))
         h_t = out.squeeze(1)  # top layer [B, H]
         c_t, a_t = self.attend(h_t, state)
         h_tilde = self.dropout(self.W_c(torch.cat([c_t, h_t], dim=-1)).tanh())  # eq. 5, [B, H]
-        next_state = {**state, "lstm": (h.transpose(0, 1), c.transpose(0, 1)), "h_tilde": h_tilde, "t": state["t"] + 1}
-        return h_tilde, a_t, next_state
+        return Step((h_tilde,), a_t, {**state, "lstm": (h.transpose(0, 1), c.transpose(0, 1)), "h_tilde": h_tilde})
 
-    def step(self, y_prev: Tensor, state: State) -> tuple[Tensor, Tensor, State]:
-        h_tilde, a_t, state = self.recur(self.dropout(self.embed(y_prev)), state)
-        return self.W_s(h_tilde).float().log_softmax(-1), a_t, state
-
-    def forward(self, tgt_in: Tensor, state: State) -> tuple[Tensor, Tensor]:
-        """Teacher forcing over tgt_in [B, T] -> logits [B, T, V], a [B, T, S].
-
-        The recurrence runs step by step (h̃_{t-1} feeds step t); W_s runs once over all steps.
-        """
-        y_emb = self.dropout(self.embed(tgt_in))  # [B, T, E]
-        h_tildes, alphas = [], []
-        for t in range(tgt_in.size(1)):
-            h_tilde, a_t, state = self.recur(y_emb[:, t], state)
-            h_tildes.append(h_tilde)
-            alphas.append(a_t)
-        return self.W_s(torch.stack(h_tildes, 1)), torch.stack(alphas, 1)
+    def logits(self, y_emb: Tensor, h_tilde: Tensor) -> Tensor:
+        """Eq. 6 before the softmax: W_s h̃_t on [..., H] (E y_{t-1} does not enter)."""
+        return self.W_s(h_tilde)

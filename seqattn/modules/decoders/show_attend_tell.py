@@ -7,28 +7,27 @@ With annotations a_1..a_L and the previous hidden state h_{t-1}, every step comp
     h_t, c_t = LSTM([E y_{t-1}; z_t], (h_{t-1}, c_{t-1}))              (eq. 1-3)
     p(y_t) ∝ exp(L_o(E y_{t-1} + L_h h_t + L_z z_t))                    (eq. 7, deep output)
 
-phi is the expected context sum_i alpha_ti a_i (soft attention, eq. 13) or, for the rows
+phi is the expected context sum_i alpha_ti a_i (soft attention, eq. 13) or, for the captions
 `forward` is told to sample, the annotation a_{s_t} at a location s_t ~ Multinoulli(alpha_t)
-(hard attention, eq. 8-9). `step` (search) always uses the expected context.
+(hard attention, eq. 8-9). `step` (search) always uses the expected context. As in the authors'
+code, dropout acts on the deep output only, not on the embeddings.
 """
 from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
 
-from seqattn.state import Memory, State
+from seqattn.state import State
 from seqattn.modules.attention import Attention
+from seqattn.modules.decoders.recurrent import RecurrentDecoder, Step
 
 
-class ShowAttendTellDecoder(nn.Module):
+class ShowAttendTellDecoder(RecurrentDecoder):
     def __init__(
         self, vocab_size: int, emb_dim: int, hidden_dim: int, annotation_dim: int, pad_id: int,
         dropout: float, attention: Attention, gate: bool,
     ) -> None:
-        super().__init__()
-        self.attention = attention  # f_att
-        self.embed = nn.Embedding(vocab_size, emb_dim, padding_idx=pad_id)  # E
-        self.dropout = nn.Dropout(dropout)
+        super().__init__(attention, vocab_size, emb_dim, pad_id, dropout, embedding_dropout=0.0)  # f_att, E
         # c_0 = f_init,c(mean_i a_i), h_0 = f_init,h(mean_i a_i) (sec. 3.1.2)
         self.f_init_c = nn.Linear(annotation_dim, hidden_dim)
         self.f_init_h = nn.Linear(annotation_dim, hidden_dim)
@@ -39,51 +38,34 @@ class ShowAttendTellDecoder(nn.Module):
         self.L_o = nn.Linear(emb_dim, vocab_size)
 
     def init_state(self, a: Tensor, mask: Tensor) -> State:
-        """Annotations a [B, L, D], mask [B, L] -> state: h, c [B, H] and the attention memory."""
+        """Annotations a [B, L, D], mask [B, L] -> state: h, c [B, H], step t and the attention memory."""
         a_mean = (a * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True)  # [B, D]
-        keys, values = self.attention.precompute(a, a)  # [B, L, A], [B, L, D]
-        return {
-            "h": self.f_init_h(a_mean).tanh(), "c": self.f_init_c(a_mean).tanh(),
-            "memory": Memory(keys=keys, values=values, mask=mask),
-        }
+        return {**self.start(a, mask), "h": self.f_init_h(a_mean).tanh(), "c": self.f_init_c(a_mean).tanh()}
 
-    def recur(self, y_emb: Tensor, state: State, sampled: Tensor | None) -> tuple[Tensor, Tensor, Tensor | None, State]:
-        """E y_{t-1} [B, E] -> z_t [B, D], alpha_t [B, L], the locations s_t [B] drawn for every row
-        (used in the rows `sampled` [B] marks; None when no row samples), the state after step t."""
-        m = state["memory"]
-        expected, alpha = self.attention(state["h"], m["keys"], m["values"], m["mask"])  # [B, D], [B, L]
+    def recur(self, y_emb: Tensor, state: State) -> Step:
+        """E y_{t-1} [B, E] -> features (h_t [B, H], z_t [B, D]), alpha_t [B, L], the state after step t,
+        and where state["sampled"] [B] is given the locations s_t [B] drawn for every caption (used in
+        the captions it marks) as aux "locations"."""
+        expected, alpha = self.attend(state["h"], state)  # [B, D], [B, L]
+        sampled, aux = state.get("sampled"), {}
         if sampled is None:
-            z, s = expected, None
+            z = expected
         else:
             s = torch.multinomial(alpha.detach().float(), 1).squeeze(1)  # s_t ~ Multinoulli(alpha_t), [B]
             a_s = state["memory"]["values"][torch.arange(s.size(0), device=s.device), s]  # a_{s_t} [B, D]
-            z = torch.where(sampled.unsqueeze(-1), a_s, expected)
+            z, aux = torch.where(sampled.unsqueeze(-1), a_s, expected), {"locations": s}
         if self.f_beta is not None:
             z = torch.sigmoid(self.f_beta(state["h"])) * z  # beta_t in (0, 1)
         h, c = self.cell(torch.cat([y_emb, z], dim=-1), (state["h"], state["c"]))
-        return z, alpha, s, {**state, "h": h, "c": c}
+        return Step((h, z), alpha, {**state, "h": h, "c": c}, aux)
 
     def logits(self, y_emb: Tensor, h: Tensor, z: Tensor) -> Tensor:
         """Deep output (eq. 7): L_o(E y_{t-1} + L_h h_t + L_z z_t) on [..., *] inputs."""
         return self.L_o(self.dropout(y_emb + self.L_h(h) + self.L_z(z)))
 
-    def step(self, y_prev: Tensor, state: State) -> tuple[Tensor, Tensor, State]:
-        y_emb = self.embed(y_prev)  # [B, E]
-        z, alpha, _, state = self.recur(y_emb, state, None)
-        return self.logits(y_emb, state["h"], z).float().log_softmax(-1), alpha, state
-
     def forward(
         self, tgt_in: Tensor, state: State, sampled: Tensor | None = None,
-    ) -> tuple[Tensor, Tensor, Tensor | None]:
-        """Teacher forcing over tgt_in [B, T]; the rows `sampled` [B] marks use hard attention
-        -> logits [B, T, V], alpha [B, T, L], locations s [B, T] (None without `sampled`)."""
-        y_emb = self.embed(tgt_in)  # [B, T, E]
-        h_all, z_all, alphas, locations = [], [], [], []
-        for t in range(tgt_in.size(1)):
-            z, alpha, s, state = self.recur(y_emb[:, t], state, sampled)
-            h_all.append(state["h"])
-            z_all.append(z)
-            alphas.append(alpha)
-            locations.append(s)
-        logits = self.logits(y_emb, torch.stack(h_all, 1), torch.stack(z_all, 1))  # [B, T, V]
-        return logits, torch.stack(alphas, 1), None if sampled is None else torch.stack(locations, 1)
+    ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+        """Teacher forcing over tgt_in [B, T]; the captions `sampled` [B] marks use hard attention
+        -> logits [B, T, V], alpha [B, T, L], aux {"locations": s [B, T]} (empty without `sampled`)."""
+        return super().forward(tgt_in, state if sampled is None else {**state, "sampled": sampled})

@@ -49,7 +49,8 @@ class TransformerDecoderLayer(nn.Module):
         k, v = cache["self_k"].extend(k, dim=2), cache["self_v"].extend(v, dim=2)  # [B, h, t + T, d_k]
         x = self.self_res.output(x, self.self_attn(h, k.tensor(), v.tensor(), self_mask, need_weights=False)[0])
         h = self.cross_res.input(x)
-        context, alpha = self.cross_attn(h, cache["memory"]["k"], cache["memory"]["v"], src_mask, need_weights)
+        memory = cache["memory"]
+        context, alpha = self.cross_attn(h, memory["k"], memory["v"], src_mask, need_weights=need_weights)
         x = self.cross_res.output(x, context)
         x = self.ffn_res.output(x, self.ffn(self.ffn_res.input(x)))
         return x, alpha, {**cache, "self_k": k, "self_v": v}
