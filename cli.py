@@ -88,7 +88,7 @@ def train(
     overrides: Optional[list[str]] = OVERRIDES,
     resume: bool = RESUME,
 ) -> None:
-    """Train a model; validates every train.valid_every steps and keeps OUT_DIR/best.pt by BLEU."""
+    """Train a model; validates every train.valid_every steps and keeps OUT_DIR/best.pt by the task's metric (BLEU, accuracy)."""
     from seqattn.config import load_config
     from seqattn.training import Trainer
 

@@ -10,6 +10,7 @@ import torch
 
 from seqattn.config import load_config
 from seqattn.errors import SeqattnError
+from seqattn.tasks.translation import TranslationTask
 from seqattn.training import Trainer, load_checkpoint, load_model, save_checkpoint
 from seqattn.training.optim import InverseSqrt
 
@@ -184,3 +185,42 @@ def test_interrupt_saves_and_resumes_exactly(small_corpus: Path, tmp_path: Path,
     resumed.train()
     for a, b in zip(whole.model.parameters(), resumed.model.parameters()):
         assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("higher_is_better, values, best_step", [
+    (True, [1.0, 3.0, 2.0, 0.5, 2.5], 2),  # e.g. BLEU, accuracy
+    (False, [3.0, 2.0, 2.5, 1.0, 4.0], 4),  # e.g. an error rate
+])
+def test_best_checkpoint_follows_the_metric_direction(small_corpus: Path, tmp_path: Path, monkeypatch,
+                                                      higher_is_better: bool, values: list[float], best_step: int) -> None:
+    """Scripted validation values: best.pt holds the weights of the best validation after later, worse
+    ones; the plateau schedule and early stopping read the metric in the same direction."""
+    snapshots: list[dict[str, torch.Tensor]] = []  # the weights at each validation
+
+    def scripted(task, model, *_):
+        snapshots.append({k: v.clone() for k, v in model.state_dict().items()})
+        return [], values[len(snapshots) - 1]
+
+    monkeypatch.setattr(TranslationTask, "validate", scripted)
+    monkeypatch.setattr(TranslationTask, "higher_is_better", higher_is_better)
+    trainer = Trainer(tiny_config(small_corpus, tmp_path, "train.valid_every=1", "train.max_steps=5", "train.patience=3",
+                                  "train.plateau_patience=0"), log=quiet)
+    assert trainer.scheduler.mode == ("max" if higher_is_better else "min")
+    trainer.train()
+    best = torch.load(tmp_path / "best.pt", weights_only=True)
+    assert best["progress"]["step"] == best_step and best["progress"]["best_metric"] == values[best_step - 1]
+    for name, weight in best["model"].items():
+        assert torch.equal(weight, snapshots[best_step - 1][name]), name
+    assert not torch.equal(best["model"]["decoder.embed.weight"], trainer.model.state_dict()["decoder.embed.weight"])
+    records = [json.loads(line) for line in (tmp_path / "train.jsonl").read_text().splitlines() if "valid_bleu" in line]
+    assert [r["valid_bleu"] for r in records] == values
+
+
+def test_checkpoints_from_before_the_named_metric_resume(small_corpus: Path, tmp_path: Path) -> None:
+    """A last.pt whose progress says best_bleu (written before tasks named their metric) resumes."""
+    Trainer(tiny_config(small_corpus, tmp_path, "train.max_steps=5"), log=quiet).train()
+    ckpt = torch.load(tmp_path / "last.pt", weights_only=True)
+    ckpt["progress"]["best_bleu"] = ckpt["progress"].pop("best_metric")
+    save_checkpoint(ckpt, tmp_path / "last.pt")
+    resumed = Trainer(tiny_config(small_corpus, tmp_path, "train.max_steps=6"), resume=True, log=quiet)
+    assert resumed.progress.step == 5 and resumed.progress.best_metric == ckpt["progress"]["best_bleu"]

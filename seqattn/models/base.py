@@ -74,6 +74,10 @@ class Seq2Seq(nn.Module, ABC):
         by default."""
         return {}
 
+    def after_validation(self, metrics: dict[str, float]) -> None:
+        """After each validation, with its metrics (valid_loss, the task's metric): change what a
+        training schedule of the model's own follows (MemN2N's linear start). Nothing by default."""
+
     def end_update(self, stats: dict[str, float]) -> None:
         """After each optimiser update, with `batch_stats` summed over the whole update: move what is
         estimated per update (hard attention's baseline). Nothing by default."""

@@ -5,7 +5,7 @@ validation, and the vocabularies of a trained run.
     task = task_class(cfg).from_run(cfg, run_folder)          # vocabularies saved beside a checkpoint
     model = task.build_model()
     batch = task.train_data.batch(indices, task.tgt_tok)     # Batch: src, src_mask, tgt_in, tgt_out
-    hyps, bleu = task.validate(model, search_cfg, device, amp_dtype)
+    outputs, value = task.validate(model, search_cfg, device, amp_dtype)   # value of task.metric
 """
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ from torch import Tensor
 
 from seqattn.config import Config, SearchConfig
 from seqattn.data.batching import Batch
-from seqattn.evaluation import Score
 from seqattn.models import Seq2Seq
 from seqattn.search import Hypothesis
 
@@ -36,6 +35,8 @@ class Dataset(Protocol):
 class Task(ABC):
     """A task's vocabularies, its train and valid splits, its model and its validation search."""
 
+    metric: str  # the validation metric as messages name it ("BLEU", "accuracy"); logs record valid_<lower-case name>
+    higher_is_better: bool = True  # best checkpoint, plateau schedule and early stopping follow this direction
     src_tok: Any  # source vocabulary (None when the source is not text)
     tgt_tok: Any  # target vocabulary: pad_id, bos_id, eos_id, __len__, encode, decode
     train_data: Dataset
@@ -74,5 +75,5 @@ class Task(ABC):
     @abstractmethod
     def validate(
         self, model: Seq2Seq, search: SearchConfig, device: torch.device, amp_dtype: torch.dtype | None,
-    ) -> tuple[list[str], Score]:
-        """Decode the valid split with `search` -> (hypotheses, sacreBLEU against its references)."""
+    ) -> tuple[list[str], float]:
+        """Decode the valid split with `search` -> (outputs as text, the value of `metric`)."""

@@ -44,6 +44,8 @@ class BabiData:
 class QATask(Task):
     """Stories, questions and answers of cfg.babi; one word vocabulary on both sides (vocab.json)."""
 
+    metric = "accuracy"  # exact match of the whole answer, x100
+
     def __init__(self, cfg: Config, vocab: WordVocab) -> None:
         super().__init__(cfg, vocab, vocab)
 

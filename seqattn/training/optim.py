@@ -23,13 +23,15 @@ class InverseSqrt:
         return min(step / self.warmup, (self.warmup / step) ** 0.5)
 
 
-def build_scheduler(cfg: TrainConfig, optimizer: optim.Optimizer) -> optim.lr_scheduler.LRScheduler | optim.lr_scheduler.ReduceLROnPlateau | None:
-    """`plateau` steps on validation BLEU; `inverse_sqrt` steps after every update."""
+def build_scheduler(
+    cfg: TrainConfig, optimizer: optim.Optimizer, higher_is_better: bool = True,
+) -> optim.lr_scheduler.LRScheduler | optim.lr_scheduler.ReduceLROnPlateau | None:
+    """`plateau` steps on the task's validation metric (in its direction); `inverse_sqrt` after every update."""
     if cfg.schedule == "constant":
         return None
     if cfg.schedule == "plateau":
         return optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer, mode="max", factor=cfg.plateau_factor, patience=cfg.plateau_patience, min_lr=cfg.min_lr
+            optimizer, mode="max" if higher_is_better else "min", factor=cfg.plateau_factor, patience=cfg.plateau_patience, min_lr=cfg.min_lr
         )
     if cfg.schedule == "inverse_sqrt":
         return optim.lr_scheduler.LambdaLR(optimizer, InverseSqrt(cfg.warmup_steps))

@@ -1,6 +1,6 @@
 """The training loop shared by every model: token-level cross-entropy with label smoothing, Adam,
 gradient clipping and accumulation, LR schedules, validation by loss / perplexity / sacreBLEU,
-best-by-BLEU and last checkpoints, early stopping, exact resumption, JSONL (and TensorBoard) logs,
+best (by the task's metric) and last checkpoints, early stopping, exact resumption, JSONL (and TensorBoard) logs,
 CUDA + AMP, and data parallelism (DDP) when started by torchrun.
 """
 from __future__ import annotations
@@ -70,9 +70,17 @@ class Progress:
     step: int = 0
     epoch: int = 0
     batch_in_epoch: int = 0  # batches of `epoch` already trained on (by all ranks together)
-    best_bleu: float = -1.0
-    bad_validations: int = 0  # validations since the last BLEU improvement
+    best_metric: float | None = None  # best value of the task's validation metric so far
+    bad_validations: int = 0  # validations since the metric last improved
     elapsed: float = 0.0  # seconds of training so far, across resumptions
+
+
+def progress_of(ckpt: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint's progress fields; those written before the task named its metric kept `best_bleu`."""
+    progress = dict(ckpt["progress"])
+    if "best_bleu" in progress:
+        progress["best_metric"] = progress.pop("best_bleu")
+    return progress
 
 
 @contextlib.contextmanager
@@ -124,10 +132,10 @@ class Trainer:
         self.train_data, self.valid_data = self.task.train_data, self.task.valid_data
         self.model = self.task.build_model().to(self.device)
         self.optimizer = build_optimizer(t, self.model)
-        self.scheduler = build_scheduler(t, self.optimizer)
+        self.scheduler = build_scheduler(t, self.optimizer, self.task.higher_is_better)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
         self.progress = Progress()
-        # validation BLEU comes from the configured search, never from sampling
+        # the validation metric comes from the configured search, never from sampling
         self.valid_search = dataclasses.replace(cfg.search, sampling=False, nbest=1)
         if resume:
             self.restore(self.out / "last.pt")
@@ -165,7 +173,7 @@ class Trainer:
                 "or start a new out_dir"
             )
         restore_training(ckpt, self.model, self.optimizer, self.scheduler, self.scaler)
-        self.progress = Progress(**ckpt["progress"])
+        self.progress = Progress(**progress_of(ckpt))
         self.log(f"resumed from {path} at step {self.progress.step} (epoch {self.progress.epoch})")
 
     # ---- across processes (no-ops in one) ------------------------------------------------------
@@ -257,9 +265,9 @@ class Trainer:
                 out = self.model(batch.src, batch.src_mask, batch.tgt_in, need_alpha=False)
             total += self.model.nll(out.logits, batch.tgt_out).item()
             tokens += batch.ntokens
-        hyps, bleu = self.task.validate(self.model, self.valid_search, self.device, self.amp_dtype)
+        hyps, value = self.task.validate(self.model, self.valid_search, self.device, self.amp_dtype)
         (self.out / "valid.hyp").write_text("\n".join(hyps) + "\n", encoding="utf-8")
-        return {"valid_loss": total / tokens, "valid_ppl": math.exp(min(total / tokens, 100)), "valid_bleu": bleu.score}
+        return {"valid_loss": total / tokens, "valid_ppl": math.exp(min(total / tokens, 100)), f"valid_{self.task.metric.lower()}": value}
 
     def write_log(self, record: dict[str, Any]) -> None:
         """One record to train.jsonl and TensorBoard, by rank 0."""
@@ -273,22 +281,24 @@ class Trainer:
                     self.tensorboard.add_scalar(key, value, record["step"])
 
     def validate_and_save(self) -> None:
-        """Validate, keep the best checkpoint by BLEU, write last.pt.
+        """Validate, keep the best checkpoint by the task's metric, tell the model, write last.pt.
         Rank 0 validates and writes; every rank takes its metrics, to step the LR and stop alike."""
-        p = self.progress
+        p, task = self.progress, self.task
         metrics = self.from_main(self.validate() if self.main else None)
-        improved = metrics["valid_bleu"] > p.best_bleu
-        p.best_bleu = max(p.best_bleu, metrics["valid_bleu"])
+        value = metrics[f"valid_{task.metric.lower()}"]
+        improved = p.best_metric is None or (value > p.best_metric if task.higher_is_better else value < p.best_metric)
+        p.best_metric = value if improved else p.best_metric
         p.bad_validations = 0 if improved else p.bad_validations + 1
         if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            self.scheduler.step(metrics["valid_bleu"])
+            self.scheduler.step(value)
+        self.model.after_validation(metrics)
         if self.main:
             record = {"step": p.step, "epoch": p.epoch, **metrics, "lr": self.optimizer.param_groups[0]["lr"],
                       "elapsed": p.elapsed}
             self.write_log(record)
             self.log(
                 f"step {p.step} valid loss {metrics['valid_loss']:.3f} ppl {metrics['valid_ppl']:.2f} "
-                f"BLEU {metrics['valid_bleu']:.2f}{' (best)' if improved else ''}"
+                f"{task.metric} {value:.2f}{' (best)' if improved else ''}"
             )
             state = self.state()
             if improved:
@@ -300,7 +310,7 @@ class Trainer:
         """Why training is over, None while it is not (checked on resuming too)."""
         p, t = self.progress, self.cfg.train
         if t.patience and p.bad_validations >= t.patience:
-            return f"no BLEU improvement in train.patience={t.patience} validations"
+            return f"no {self.task.metric} improvement in train.patience={t.patience} validations"
         if t.max_steps and p.step >= t.max_steps:
             return f"reached train.max_steps={t.max_steps}"
         if t.max_epochs and p.epoch >= t.max_epochs:
@@ -325,7 +335,8 @@ class Trainer:
                 self.tensorboard.close()
             if self.world_size > 1:
                 dist.destroy_process_group()
-        self.log(f"training stopped: {reason}; best valid BLEU {self.progress.best_bleu:.2f} -> {self.out / 'best.pt'}")
+        self.log(f"training stopped: {reason}; best valid {self.task.metric} {self.progress.best_metric} -> "
+                 f"{self.out / 'best.pt'}")
         return self.progress
 
     def run(self, signals: list[int]) -> str:
