@@ -69,6 +69,17 @@ def search_options(base, **given):
     return cfg
 
 
+def write_outputs(results: list, text: Callable, nbest: int, output: str) -> None:
+    """The best output per input a line, or with nbest > 1 `ID ||| text ||| score` lines, to a file or stdout (-)."""
+    lines = [text(hyps[0]) for hyps in results] if nbest == 1 else [
+        f"{i} ||| {text(h)} ||| {h.score:.4f}" for i, hyps in enumerate(results) for h in hyps]
+    out = "\n".join(lines) + "\n"
+    if output == "-":
+        sys.stdout.write(out)
+    else:
+        Path(output).write_text(out, encoding="utf-8")
+
+
 @app.command()
 @user_errors
 def preprocess(config: Path = CONFIG, overrides: Optional[list[str]] = OVERRIDES) -> None:
@@ -182,17 +193,7 @@ def translate(
             f"--precision {precision}: {dev} cannot run this model under autocast ({str(err).splitlines()[0]}); "
             "use --precision fp32"
         ) from None
-    out_lines = []
-    for i, hyps in enumerate(results):
-        if search_cfg.nbest == 1:
-            out_lines.append(translator.text(hyps[0]))
-        else:
-            out_lines.extend(f"{i} ||| {translator.text(h)} ||| {h.score:.4f}" for h in hyps)
-    text = "\n".join(out_lines) + "\n"
-    if output == "-":
-        sys.stdout.write(text)
-    else:
-        Path(output).write_text(text, encoding="utf-8")
+    write_outputs(results, translator.text, search_cfg.nbest, output)
     if refs is not None:
         best = [translator.text(hyps[0]) for hyps in results]
         for score in corpus_scores(best, [refs]):
@@ -337,17 +338,7 @@ def answer(
             examples += parse_babi(lines, str(path), babi_task_number(path), cfg.babi.memory_size, answered=False)
     predictor = Predictor(task, model, search_cfg, dev, amp_dtype=autocast_dtype(precision, dev, "--precision"))
     results = predictor.predict(examples)
-    out_lines = []
-    for i, hyps in enumerate(results):
-        if search_cfg.nbest == 1:
-            out_lines.append(predictor.text(hyps[0]))
-        else:
-            out_lines.extend(f"{i} ||| {predictor.text(h)} ||| {h.score:.4f}" for h in hyps)
-    text = "\n".join(out_lines) + "\n"
-    if output == "-":
-        sys.stdout.write(text)
-    else:
-        Path(output).write_text(text, encoding="utf-8")
+    write_outputs(results, predictor.text, search_cfg.nbest, output)
     answered = [i for i, ex in enumerate(examples) if ex.answer]
     hops = task.hop_attention(model, examples, dev, search_cfg.batch_size) if answered or attention_dir else []
     if answered:

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import json
 import time
 from pathlib import Path
 from typing import Optional
 
 import typer
-from nmt_speed import JSON_OUT, UNTRAINED, Row, clock, machine, memory, recipe, timed_updates
+from nmt_speed import JSON_OUT, report, UNTRAINED, Row, clock, machine, memory, recipe, timed_updates
 
 from cli import CONFIG, OVERRIDES, log, user_errors
 from seqattn.inference import Predictor
@@ -87,10 +86,7 @@ def main(
         rows.append(("checkpoint", str(checkpoint) if checkpoint else None, ""))
         if checkpoint is None:
             rows.append(("note", UNTRAINED, ""))
-    for key, value, unit in rows:
-        print(f"{key:<32} {f'{value:.1f}' if isinstance(value, float) else value} {unit}".rstrip())
-    if json_out is not None:
-        json_out.write_text(json.dumps({key: value for key, value, _ in rows}, indent=2) + "\n", encoding="utf-8")
+    report(rows, json_out, 32)
 
 
 if __name__ == "__main__":

@@ -47,6 +47,14 @@ UNTRAINED = ("untrained model: decoding tends to run to the maximum length, so i
              "representative; pass --checkpoint")
 
 
+def report(rows: list[Row], json_out: Optional[Path], width: int = 24) -> None:
+    """Print the figures one a line, and write them as JSON to `json_out` if given."""
+    for key, value, unit in rows:
+        print(f"{key:<{width}} {f'{value:.1f}' if isinstance(value, float) else value} {unit}".rstrip())
+    if json_out is not None:
+        json_out.write_text(json.dumps({key: value for key, value, _ in rows}, indent=2) + "\n", encoding="utf-8")
+
+
 def clock(device: torch.device) -> float:
     """perf_counter once the device has finished its queued work."""
     if device.type == "cuda":
@@ -195,10 +203,7 @@ def main(
         rows.append(("checkpoint", str(checkpoint) if checkpoint else None, ""))
         if checkpoint is None:
             rows.append(("note", UNTRAINED, ""))
-    for key, value, unit in rows:
-        print(f"{key:<24} {f'{value:.1f}' if isinstance(value, float) else value} {unit}".rstrip())
-    if json_out is not None:
-        json_out.write_text(json.dumps({key: value for key, value, _ in rows}, indent=2) + "\n", encoding="utf-8")
+    report(rows, json_out)
 
 
 if __name__ == "__main__":

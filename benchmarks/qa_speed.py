@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import json
 from pathlib import Path
 from typing import Optional
 
 import typer
-from nmt_speed import JSON_OUT, Row, clock, machine, memory, recipe, timed_updates
+from nmt_speed import JSON_OUT, report, Row, clock, machine, memory, recipe, timed_updates
 
 from cli import CONFIG, OVERRIDES, log, user_errors
 from seqattn.data.babi import BabiExample
@@ -77,10 +76,7 @@ def main(
         rows += answer_speed(model, task, trainer, trainer.valid_data.examples[:questions])
         rows += memory(trainer.device)
         rows.append(("checkpoint", str(checkpoint) if checkpoint else None, ""))
-    for key, value, unit in rows:
-        print(f"{key:<24} {f'{value:.1f}' if isinstance(value, float) else value} {unit}".rstrip())
-    if json_out is not None:
-        json_out.write_text(json.dumps({key: value for key, value, _ in rows}, indent=2) + "\n", encoding="utf-8")
+    report(rows, json_out)
 
 
 if __name__ == "__main__":
