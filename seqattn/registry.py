@@ -25,11 +25,13 @@ ARCHS: dict[str, Arch] = {
     "luong": Arch("seqattn.models.luong:build_luong", "translation"),
     "transformer": Arch("seqattn.models.transformer:build_transformer", "translation"),
     "show-attend-tell": Arch("seqattn.models.show_attend_tell:build_show_attend_tell", "captioning"),
+    "classifier": Arch("seqattn.models.classifier:build_image_classifier", "classification"),
 }
 
 TASKS: dict[str, str] = {
     "translation": "seqattn.tasks.translation:TranslationTask",
     "captioning": "seqattn.tasks.captioning:CaptioningTask",
+    "classification": "seqattn.tasks.classification:ClassificationTask",
 }
 
 

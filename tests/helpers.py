@@ -27,8 +27,8 @@ def assert_padding_invariant(model: Seq2Seq) -> None:
     ids = model.pad_id, model.bos_id, model.eos_id
     alone = collate([SHORT], [[4, 5]], [0], *ids)
     batched = collate([SHORT, LONG], [[4, 5], [6, 7, 8, 9]], [0, 1], *ids)
-    logits_alone, alpha_alone = model(alone.src, alone.src_mask, alone.tgt_in)
-    logits_batch, alpha_batch = model(batched.src, batched.src_mask, batched.tgt_in)
+    logits_alone, alpha_alone, _ = model(alone.src, alone.src_mask, alone.tgt_in)
+    logits_batch, alpha_batch, _ = model(batched.src, batched.src_mask, batched.tgt_in)
     torch.testing.assert_close(logits_batch[0, :3], logits_alone[0], atol=1e-5, rtol=1e-5)
     if alpha_alone is None:
         assert alpha_batch is None
@@ -44,7 +44,7 @@ def assert_overfits(model: Seq2Seq, steps: int = 150) -> None:
     batch = collate(src, tgt, list(range(4)), model.pad_id, model.bos_id, model.eos_id)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
     for _ in range(steps):
-        logits, _ = model(batch.src, batch.src_mask, batch.tgt_in, need_alpha=False)
+        logits, _, _ = model(batch.src, batch.src_mask, batch.tgt_in, need_alpha=False)
         loss = torch.nn.functional.cross_entropy(
             logits.flatten(0, 1), batch.tgt_out.flatten(), ignore_index=model.pad_id
         )

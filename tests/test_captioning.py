@@ -71,7 +71,7 @@ def test_checkpoint_captions_image_files_like_cached_grids(tiny_flickr: Path, tm
     """A trained checkpoint reloads with its CNN; captioning the files equals captioning the cached grids."""
     trainer = Trainer(caption_config(tiny_flickr, tmp_path, "train.max_steps=8"), log=quiet)
     trainer.train()
-    assert (tmp_path / "best.pt").is_file() and trainer.progress.best_bleu >= 0
+    assert (tmp_path / "best.pt").is_file() and trainer.progress.best_metric >= 0
     model, cfg, task = load_model(tmp_path / "best.pt")
     assert task.src_tok is None and len(task.tgt_tok) == len(trainer.tgt_tok)
     captioner = Predictor(task, model, cfg.search, torch.device("cpu"))

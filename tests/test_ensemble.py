@@ -75,7 +75,7 @@ def test_forward_gives_log_mean_probabilities_and_scores_what_search_finds() -> 
     ensemble = Ensemble(members)
     src, src_mask = batch([5, 3], seed=2)
     tgt_in = torch.tensor([[BOS, 5, 6, 7], [BOS, 8, 9, PAD]])
-    log_probs, alpha = ensemble(src, src_mask, tgt_in)
+    log_probs, alpha, _ = ensemble(src, src_mask, tgt_in)
     mean = torch.stack([m(src, src_mask, tgt_in)[0].softmax(-1) for m in members]).mean(0)
     assert torch.allclose(log_probs, mean.log(), atol=1e-5)
     assert torch.allclose(log_probs.log_softmax(-1), log_probs, atol=1e-5)  # already normalised: fine as logits

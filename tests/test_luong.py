@@ -170,7 +170,7 @@ def test_reversed_source_is_read_backwards_and_annotated_in_order() -> None:
 def test_teacher_forcing_equals_stepwise_decoding(alignment: str, input_feeding: bool) -> None:
     model = tiny(alignment=alignment, input_feeding=input_feeding, encoder_layers=1, decoder_layers=2).eval()
     batch = collate([[5, 6, 7], [8, 9]], [[4, 5, 6], [7, 8, 9, 10]], [0, 1], PAD, BOS, EOS)  # targets outrun sources
-    logits, alpha = model(batch.src, batch.src_mask, batch.tgt_in)
+    logits, alpha, _ = model(batch.src, batch.src_mask, batch.tgt_in)
     state = model.encode(batch.src, batch.src_mask)
     for i in range(batch.tgt_in.size(1)):
         log_probs, step_alpha, state = model.step(batch.tgt_in[:, i], state)

@@ -56,7 +56,7 @@ def test_padding_does_not_change_a_sentence(arch: str) -> None:
 def test_teacher_forcing_equals_stepwise_decoding(arch: str) -> None:
     model = tiny(arch).eval()
     batch = collate([[5, 6, 7], [8, 9]], [[4, 5, 6], [7]], [0, 1], PAD, BOS, EOS)
-    logits, alpha = model(batch.src, batch.src_mask, batch.tgt_in)
+    logits, alpha, _ = model(batch.src, batch.src_mask, batch.tgt_in)
     state = model.encode(batch.src, batch.src_mask)
     for i in range(batch.tgt_in.size(1)):
         log_probs, step_alpha, state = model.step(batch.tgt_in[:, i], state)

@@ -164,7 +164,7 @@ def test_beam_alpha_follows_its_hypothesis() -> None:
         n = int(src_mask[i].sum())
         for h in hyps:  # teacher-forced attention of the same tokens
             tgt_in = torch.tensor([[BOS, *h.tokens, EOS][: len(h.alpha)]])
-            _, alpha = model(src[i : i + 1, :n], src_mask[i : i + 1, :n], tgt_in)
+            _, alpha, _ = model(src[i : i + 1, :n], src_mask[i : i + 1, :n], tgt_in)
             assert torch.allclose(h.alpha, alpha[0], atol=1e-5)
 
 

@@ -9,7 +9,7 @@ from torch import Tensor
 from seqattn.config import ModelConfig
 from seqattn.data.batching import pad
 from seqattn.errors import SeqattnError
-from seqattn.models import Seq2Seq, build_model
+from seqattn.models import Output, Seq2Seq, build_model
 from seqattn.models.show_attend_tell import ShowAttendTell, doubly_stochastic_penalty
 from seqattn.modules import backbones
 from seqattn.search import beam_search, greedy_search
@@ -52,13 +52,13 @@ def test_overfits_a_tiny_batch(attend: str) -> None:
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
     for _ in range(80):
         model.train()
-        logits, alpha = model(a, mask, tgt_in)
-        loss = model.loss(logits, alpha, tgt_out, 0.0) / ntokens
+        logits, alpha, _ = model(a, mask, tgt_in)
+        loss = model.loss(Output(logits, alpha), tgt_out, 0.0) / ntokens
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
     model.eval()
-    nll = Seq2Seq.loss(model, model(a, mask, tgt_in)[0], None, tgt_out, 0.0) / ntokens
+    nll = Seq2Seq.loss(model, model(a, mask, tgt_in), tgt_out, 0.0) / ntokens
     assert nll.item() < 0.05
     hyps = greedy_search(model, a, mask, max_len_a=0.0, max_len_b=8)
     assert [h.tokens for h in hyps] == CAPTIONS and all(h.finished for h in hyps)
@@ -75,10 +75,10 @@ def test_doubly_stochastic_penalty_golden() -> None:
     model = tiny("soft", doubly_stochastic=2.5).eval()
     a, mask = grids(2)
     tgt_in, tgt_out = targets([[4, 5], [6]])
-    logits, alpha = model(a, mask, tgt_in)
-    nll = Seq2Seq.loss(model, logits, alpha, tgt_out, 0.1)
+    logits, alpha, _ = model(a, mask, tgt_in)
+    nll = Seq2Seq.loss(model, Output(logits, alpha), tgt_out, 0.1)
     expected = nll + 2.5 * doubly_stochastic_penalty(alpha, tgt_out.ne(PAD)).sum()
-    torch.testing.assert_close(model.loss(logits, alpha, tgt_out, 0.1), expected)
+    torch.testing.assert_close(model.loss(Output(logits, alpha), tgt_out, 0.1), expected)
 
 
 def hard_batch(**options) -> tuple[ShowAttendTell, Tensor, Tensor, Tensor, Tensor]:
@@ -99,13 +99,13 @@ def test_reinforce_gradient_reaches_the_attention() -> None:
     model, a, mask, tgt_in, tgt_out = hard_batch(entropy_bonus=0.0)
     f_att = list(model.decoder.attention.parameters())
     model.baseline.fill_(-2.0)
-    logits, alpha = model(a, mask, tgt_in)
+    logits, alpha, _ = model(a, mask, tgt_in)
     s, sampled = model.samples
     assert sampled.all()
     log_p_s = alpha.gather(-1, s.unsqueeze(-1)).squeeze(-1).log().masked_fill(tgt_out.eq(PAD), 0.0)
     r = log_likelihood(logits, tgt_out).detach()
-    nll = Seq2Seq.loss(model, logits, alpha, tgt_out, 0.0)
-    loss = model.loss(logits, alpha, tgt_out, 0.0)
+    nll = Seq2Seq.loss(model, Output(logits, alpha), tgt_out, 0.0)
+    loss = model.loss(Output(logits, alpha), tgt_out, 0.0)
     torch.testing.assert_close(loss, nll)
     reinforce = grad(loss, f_att)
     assert all(g.abs().sum() > 0 for g in reinforce)
@@ -117,12 +117,12 @@ def test_reinforce_gradient_reaches_the_attention() -> None:
 def test_entropy_bonus_adds_the_attention_entropy_gradient() -> None:
     model, a, mask, tgt_in, tgt_out = hard_batch(entropy_bonus=0.3)
     f_att = list(model.decoder.attention.parameters())
-    logits, alpha = model(a, mask, tgt_in)
+    logits, alpha, _ = model(a, mask, tgt_in)
     samples = model.samples
-    with_bonus = model.loss(logits, alpha, tgt_out, 0.0)
+    with_bonus = model.loss(Output(logits, alpha), tgt_out, 0.0)
     model.samples, model.entropy_bonus = samples, 0.0
     model.baseline.zero_()
-    without = model.loss(logits, alpha, tgt_out, 0.0)
+    without = model.loss(Output(logits, alpha), tgt_out, 0.0)
     entropy = -(alpha * alpha.log()).sum(-1).masked_fill(tgt_out.eq(PAD), 0.0).sum()
     torch.testing.assert_close(with_bonus, without)
     for g, expected in zip(grad(with_bonus - without, f_att), grad(-0.3 * entropy, f_att)):
@@ -133,16 +133,16 @@ def test_baseline_is_a_moving_average_of_the_log_likelihood() -> None:
     model, a, mask, tgt_in, tgt_out = hard_batch(baseline_decay=0.8)
     b = 0.0
     for _ in range(3):
-        logits, alpha = model(a, mask, tgt_in)
-        model.loss(logits, alpha, tgt_out, 0.0)
+        logits, alpha, _ = model(a, mask, tgt_in)
+        model.loss(Output(logits, alpha), tgt_out, 0.0)
         b = 0.8 * b + 0.2 * log_likelihood(logits, tgt_out).mean().item()
         assert model.baseline.item() == pytest.approx(b, rel=1e-5)
         assert model.samples is None  # consumed
     # no sampled caption (eval mode, or every caption with the expected context): b stays
     for m in (model.eval(), tiny("hard", expected_context=1.0).train()):
         before = m.baseline.clone()
-        logits, alpha = m(a, mask, tgt_in)
-        m.loss(logits, alpha, tgt_out, 0.0)
+        logits, alpha, _ = m(a, mask, tgt_in)
+        m.loss(Output(logits, alpha), tgt_out, 0.0)
         assert m.samples is None and torch.equal(m.baseline, before)
 
 
@@ -179,7 +179,7 @@ def test_teacher_forcing_equals_stepwise_decoding(attend: str) -> None:
     model = tiny(attend).eval()
     a, mask = grids(2)
     tgt_in, _ = targets([[4, 5, 6], [7]])
-    logits, alpha = model(a, mask, tgt_in)
+    logits, alpha, _ = model(a, mask, tgt_in)
     state = model.encode(a, mask)
     for t in range(tgt_in.size(1)):
         log_probs, step_alpha, state = model.step(tgt_in[:, t], state)

@@ -95,8 +95,8 @@ def test_fused_path_equals_explicit_weights() -> None:
     # and the model's teacher forcing gives the same logits without the explicit weights
     model = tiny().eval()
     batch = collate([[5, 6, 7], [8, 9]], [[4, 5, 6], [7]], [0, 1], PAD, BOS, EOS)
-    logits, alpha = model(batch.src, batch.src_mask, batch.tgt_in)
-    fused_logits, no_alpha = model(batch.src, batch.src_mask, batch.tgt_in, need_alpha=False)
+    logits, alpha, _ = model(batch.src, batch.src_mask, batch.tgt_in)
+    fused_logits, no_alpha, _ = model(batch.src, batch.src_mask, batch.tgt_in, need_alpha=False)
     assert no_alpha is None
     torch.testing.assert_close(fused_logits, logits, atol=1e-5, rtol=1e-5)
 
@@ -138,7 +138,7 @@ def test_sinusoidal_positions() -> None:
 def test_incremental_decoding_equals_full_recomputation(norm: str) -> None:
     model = tiny(norm=norm, attention_layer=0, attention_head=1).eval()
     batch = collate([[5, 6, 7, 8], [9, 10]], [[4, 5, 6, 7, 8], [11, 12]], [0, 1], PAD, BOS, EOS)
-    logits, alpha = model(batch.src, batch.src_mask, batch.tgt_in)  # one pass, causal mask
+    logits, alpha, _ = model(batch.src, batch.src_mask, batch.tgt_in)  # one pass, causal mask
     state = model.encode(batch.src, batch.src_mask)
     for t in range(batch.tgt_in.size(1)):
         log_probs, step_alpha, state = model.step(batch.tgt_in[:, t], state)

@@ -49,8 +49,8 @@ class Seq2Seq(nn.Module, ABC):
     @abstractmethod
     def forward(
         self, src: Tensor, src_mask: Tensor, tgt_in: Tensor, need_alpha: bool = True,
-    ) -> tuple[Tensor, Tensor | None]:
-        """Teacher forcing: tgt_in [B, T] (BOS + target) -> logits [B, T, V], alpha [B, T, S] or None.
+    ) -> Output:
+        """Teacher forcing: tgt_in [B, T] (BOS + target) -> Output: logits [B, T, V], alpha [B, T, S] or None.
 
         need_alpha=False lets a model skip work that only the weights need (training does not).
         """
@@ -62,14 +62,18 @@ class Seq2Seq(nn.Module, ABC):
             label_smoothing=label_smoothing, reduction="sum",
         )
 
-    def loss(self, logits: Tensor, alpha: Tensor | None, tgt_out: Tensor, label_smoothing: float) -> Tensor:
+    def loss(self, out: Output, tgt_out: Tensor, label_smoothing: float) -> Tensor:
         """Summed training loss of the batch `forward` just ran: `nll`, plus the regulariser of a
         model that has one (doubly stochastic attention, REINFORCE)."""
-        return self.nll(logits, tgt_out, label_smoothing)
+        return self.nll(out.logits, tgt_out, label_smoothing)
+
+    def after_validation(self, metrics: dict[str, float]) -> None:
+        """Called by the trainer after every validation with its metrics (valid_loss, valid_<metric>);
+        a model whose training changes with them (a schedule of its own) overrides it."""
 
     @torch.no_grad()
     def score(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor, tgt_out: Tensor) -> Tensor:
         """Sum of log p(tgt_out | src) per sentence [B], padding ignored."""
-        logp = self(src, src_mask, tgt_in)[0].log_softmax(-1)
+        logp = self(src, src_mask, tgt_in).logits.log_softmax(-1)
         token_logp = logp.gather(-1, tgt_out.unsqueeze(-1)).squeeze(-1)  # [B, T]
         return token_logp.masked_fill(tgt_out.eq(self.pad_id), 0.0).sum(-1)

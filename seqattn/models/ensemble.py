@@ -12,7 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from seqattn.errors import SeqattnError
-from seqattn.models.base import Seq2Seq
+from seqattn.models.base import Output, Seq2Seq
 from seqattn.state import State
 
 
@@ -49,11 +49,11 @@ class Ensemble(Seq2Seq):
 
     def forward(
         self, src: Tensor, src_mask: Tensor, tgt_in: Tensor, need_alpha: bool = True,
-    ) -> tuple[Tensor, Tensor | None]:
+    ) -> Output:
         """tgt_in [B, T] -> log of the mean member probabilities [B, T, V], mean alpha [B, T, S] or None.
 
         These log-probabilities stand in for logits: they are normalised, so softmax of them gives
         the mean probabilities back and `score` works unchanged.
         """
-        logits, alphas = zip(*(m(src, src_mask, tgt_in, need_alpha) for m in self.members))
-        return mean_probs([x.log_softmax(dim=-1) for x in logits]), mean_attention(alphas)
+        outs = [m(src, src_mask, tgt_in, need_alpha) for m in self.members]
+        return Output(mean_probs([o.logits.log_softmax(dim=-1) for o in outs]), mean_attention([o.alpha for o in outs]))

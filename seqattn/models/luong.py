@@ -10,7 +10,7 @@ from torch import Tensor
 
 from seqattn.config import ModelConfig
 from seqattn.errors import SeqattnError
-from seqattn.models.base import Seq2Seq
+from seqattn.models.base import Output, Seq2Seq
 from seqattn.state import State
 from seqattn.modules.attention import Attention, ConcatAttention, DotAttention, GeneralAttention, LocalAttention
 from seqattn.modules.decoders import LuongDecoder
@@ -34,9 +34,9 @@ class LuongSeq2Seq(Seq2Seq):
     def step(self, y_prev: Tensor, state: State) -> tuple[Tensor, Tensor, State]:
         return self.decoder.step(y_prev, state)
 
-    def forward(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor, need_alpha: bool = True) -> tuple[Tensor, Tensor]:
+    def forward(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor, need_alpha: bool = True) -> Output:
         """As Seq2Seq.forward; the recurrence computes alpha at every step anyway, so it is always returned."""
-        return self.decoder(tgt_in, self.encode(src, src_mask))
+        return Output(*self.decoder(tgt_in, self.encode(src, src_mask)))
 
 
 def build_attention(cfg: ModelConfig, key_dim: int) -> Attention:

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from seqattn.config import ModelConfig
 from seqattn.errors import SeqattnError
-from seqattn.models.base import Seq2Seq
+from seqattn.models.base import Output, Seq2Seq
 from seqattn.state import State
 from seqattn.modules import backbones
 from seqattn.modules.attention import AdditiveAttention
@@ -68,7 +68,7 @@ class ShowAttendTell(Seq2Seq):
     def step(self, y_prev: Tensor, state: State) -> tuple[Tensor, Tensor, State]:
         return self.decoder.step(y_prev, state)
 
-    def forward(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor, need_alpha: bool = True) -> tuple[Tensor, Tensor]:
+    def forward(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor, need_alpha: bool = True) -> Output:
         """As Seq2Seq.forward; alpha [B, T, L] is always returned (the regulariser needs it)."""
         state = self.encode(src, src_mask)
         sampled = None
@@ -76,11 +76,12 @@ class ShowAttendTell(Seq2Seq):
             sampled = torch.rand(tgt_in.size(0), device=tgt_in.device) >= self.expected_context  # [B]
         logits, alpha, s = self.decoder(tgt_in, state, sampled)
         self.samples = None if sampled is None else (s, sampled)
-        return logits, alpha
+        return Output(logits, alpha)
 
-    def loss(self, logits: Tensor, alpha: Tensor, tgt_out: Tensor, label_smoothing: float) -> Tensor:
+    def loss(self, out: Output, tgt_out: Tensor, label_smoothing: float) -> Tensor:
         """Summed cross-entropy + lambda * doubly stochastic penalty (eq. 14) + after a hard-attention
         training forward the REINFORCE surrogate (eq. 12), all summed over the batch."""
+        logits, alpha = out.logits, out.alpha
         steps = tgt_out.ne(self.pad_id)  # [B, T]
         total = self.nll(logits, tgt_out, label_smoothing)
         if self.doubly_stochastic > 0:

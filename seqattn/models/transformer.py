@@ -5,7 +5,7 @@ from torch import Tensor
 
 from seqattn.config import ModelConfig
 from seqattn.errors import SeqattnError
-from seqattn.models.base import Seq2Seq
+from seqattn.models.base import Output, Seq2Seq
 from seqattn.state import State
 from seqattn.modules.decoders import TransformerDecoder
 from seqattn.modules.encoders import TransformerEncoder
@@ -30,9 +30,9 @@ class TransformerSeq2Seq(Seq2Seq):
 
     def forward(
         self, src: Tensor, src_mask: Tensor, tgt_in: Tensor, need_alpha: bool = True,
-    ) -> tuple[Tensor, Tensor | None]:
+    ) -> Output:
         """As Seq2Seq.forward; need_alpha=False skips the explicit weights (fused attention everywhere)."""
-        return self.decoder(tgt_in, self.encode(src, src_mask), need_alpha)
+        return Output(*self.decoder(tgt_in, self.encode(src, src_mask), need_alpha))
 
 
 def check_config(cfg: ModelConfig, src_vocab: int, tgt_vocab: int) -> None:

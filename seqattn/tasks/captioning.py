@@ -21,12 +21,12 @@ from seqattn.data.images import image_transform, load_image
 from seqattn.data.subwords import Tokenizer
 from seqattn.data.vocab import WordVocab, build_caption_vocab, words
 from seqattn.errors import SeqattnError
-from seqattn.evaluation import Score, corpus_bleu
+from seqattn.evaluation import corpus_bleu
 from seqattn.inference import Predictor
 from seqattn.models import Seq2Seq, build_model
 from seqattn.modules.backbones import Backbone, build_backbone
 from seqattn.search import Hypothesis
-from seqattn.tasks.base import Task
+from seqattn.tasks.base import Task, Validation
 
 
 class CaptionData:
@@ -144,12 +144,12 @@ class CaptioningTask(Task):
 
     def validate(
         self, model: Seq2Seq, search: SearchConfig, device: torch.device, amp_dtype: torch.dtype | None,
-    ) -> tuple[list[str], Score]:
+    ) -> Validation:
         data = self.valid_data
         items = list(data.grids) if data.grids is not None else data.split.images
         results = Predictor(self, model, search, device, amp_dtype=amp_dtype).predict(items)
         hyps = [self.text(nbest[0]) for nbest in results]
-        return hyps, corpus_bleu([" ".join(words(h)) for h in hyps], self.valid_refs)
+        return Validation(hyps, corpus_bleu([" ".join(words(h)) for h in hyps], self.valid_refs).score)
 
 
 def reference_streams(captions: list[list[str]]) -> list[list[str]]:

@@ -10,11 +10,11 @@ from seqattn.config import Config, SearchConfig
 from seqattn.data import Tokenizer, prepare
 from seqattn.data.batching import pad
 from seqattn.data.subwords import subword_paths
-from seqattn.evaluation import Score, corpus_bleu
+from seqattn.evaluation import corpus_bleu
 from seqattn.inference import Predictor
 from seqattn.models import Seq2Seq, build_model
 from seqattn.search import Hypothesis
-from seqattn.tasks.base import Task
+from seqattn.tasks.base import Task, Validation
 
 
 class TranslationTask(Task):
@@ -51,7 +51,7 @@ class TranslationTask(Task):
 
     def validate(
         self, model: Seq2Seq, search: SearchConfig, device: torch.device, amp_dtype: torch.dtype | None,
-    ) -> tuple[list[str], Score]:
+    ) -> Validation:
         predictor = Predictor(self, model, search, device, amp_dtype=amp_dtype)
         hyps = [self.text(nbest[0]) for nbest in predictor.predict(self.valid_data.src_ids)]
-        return hyps, corpus_bleu(hyps, [self.valid_data.tgt_text])
+        return Validation(hyps, corpus_bleu(hyps, [self.valid_data.tgt_text]).score)
