@@ -25,7 +25,7 @@ from seqattn.data.cifar import CIFAR10_MEAN, CIFAR10_STD, MARKER, load_cifar10, 
 from seqattn.models import classifier
 from seqattn.modules.backbones import Backbone, Classifier
 from seqattn.tasks.classification import ClassificationTask
-from seqattn.training import Trainer
+from seqattn.training import Trainer, load_model
 
 REAL_ARCHIVE = DEFAULT_DATA_ROOT / "cifar10" / "cifar10-jpg.tar.gz"
 REPO = Path(__file__).resolve().parent.parent
@@ -128,6 +128,8 @@ def test_accuracy_is_measured_on_the_test_subset(tiny_archive: Path, tmp_path: P
     with torch.no_grad():
         correct = sum(int(model(image[None]).argmax() == label) for image, label in test)
     assert progress.metric == correct / 20 == progress.best_metric
+    loaded, _, task = load_model(out / "best.pt")
+    assert task.classes[0] == "airplane" and not loaded.training
     assert (out / "best.pt").is_file() and progress.step == 4 and progress.epoch == 1
     logged = records(out)
     assert [r["step"] for r in logged if "train_loss" in r] == [2, 4]

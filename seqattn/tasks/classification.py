@@ -3,6 +3,7 @@ backbone trained from scratch, judged by top-1 accuracy on the test split, which
 valid split. A batch is `classify.batch_size` images (src) and their labels (tgt_out)."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import torch
@@ -65,7 +66,9 @@ class ClassificationTask(Task):
 
     @classmethod
     def from_run(cls, cfg: Config, folder: Path) -> ClassificationTask:
-        """CIFAR-10's ten classes, in the archive's (sorted) order."""
+        """CIFAR-10's ten classes, in the archive's (sorted) order; the weights are in the checkpoint,
+        so none are loaded into the backbone here."""
+        cfg = dataclasses.replace(cfg, backbone=dataclasses.replace(cfg.backbone, pretrained="none"))
         return cls(cfg, ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"])
 
     def build_model(self) -> ImageClassifier:
