@@ -1,4 +1,4 @@
-"""The seqattn command line: preprocess, train, classify, translate, caption, average, evaluate."""
+"""The seqattn command line: preprocess, train, translate, caption, average, evaluate."""
 from __future__ import annotations
 
 import functools
@@ -38,7 +38,7 @@ PRECISION = typer.Option(
     "fp32", help="fp32, bf16 (autocast, CPU or GPU), fp16 (autocast, GPU) or auto (fp16 on GPU, else fp32).")
 
 
-COMMAND_OF_TASK = "translation models: `seqattn translate`; captioning models: `seqattn caption`"
+COMMAND_OF_TASK = "translation models: `seqattn translate`; captioning models: `seqattn caption`; memory networks: `seqattn answer`"
 
 
 def user_errors(command: Callable) -> Callable:
@@ -99,26 +99,12 @@ def train(
     overrides: Optional[list[str]] = OVERRIDES,
     resume: bool = RESUME,
 ) -> None:
-    """Train a model; validates every train.valid_every steps and keeps OUT_DIR/best.pt by the task's metric (BLEU, accuracy)."""
+    """Train a recipe's model on its task (translation, captioning, question answering, classification); validates every
+    train.valid_every steps (0: every epoch) and keeps OUT_DIR/best.pt by the task's metric."""
     from seqattn.config import load_config
     from seqattn.training import Trainer
 
     Trainer(load_config(config, overrides), resume=resume, log=log).train()
-
-
-@app.command()
-@user_errors
-def classify(
-    config: Path = CONFIG,
-    overrides: Optional[list[str]] = OVERRIDES,
-    resume: bool = RESUME,
-) -> None:
-    """The backbone check: train the recipe's backbone as a CIFAR-10 classifier; test accuracy after
-    every epoch, OUT_DIR/best.pt by it, and a one-line summary."""
-    from seqattn.config import load_config
-    from seqattn.training.classify import ClassifierTrainer
-
-    ClassifierTrainer(load_config(config, overrides), resume=resume, log=log).train()
 
 
 @app.command()

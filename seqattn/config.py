@@ -61,7 +61,7 @@ class SubwordConfig:
 class ModelConfig:
     """Architecture and sizes; `arch` picks the builder in seqattn.models."""
 
-    arch: str = "rnnsearch"  # rnnencdec | rnnsearch | luong | transformer | show-attend-tell
+    arch: str = "rnnsearch"  # rnnencdec | rnnsearch | luong | transformer | show-attend-tell | classifier
     emb_dim: int = 256
     hidden_dim: int = 512  # RNN state size (per direction in the encoder); Transformer d_model
     attention_dim: int = 512  # size of the additive attention MLP
@@ -109,12 +109,15 @@ class TrainConfig:
     seed: int = 1234
     batch_tokens: int = 4096  # target tokens per batch (padding included)
     accumulate: int = 1  # batches per optimiser update (per process under torchrun)
+    optimizer: str = "adam"  # adam | sgd
     lr: float = 1e-3
-    betas: tuple[float, float] = (0.9, 0.98)
+    betas: tuple[float, float] = (0.9, 0.98)  # adam
+    momentum: float = 0.9  # sgd
+    nesterov: bool = False  # sgd: Nesterov momentum
     weight_decay: float = 0.0
     clip_norm: float = 1.0  # 0 turns clipping off
     label_smoothing: float = 0.1
-    schedule: str = "plateau"  # constant | plateau | inverse_sqrt
+    schedule: str = "plateau"  # constant | plateau | inverse_sqrt | cosine (to 0 over max_epochs' updates)
     warmup_steps: int = 4000  # inverse_sqrt only
     plateau_factor: float = 0.5
     plateau_patience: int = 2  # validations without improvement before the LR drops
@@ -122,9 +125,9 @@ class TrainConfig:
     max_steps: int = 0  # 0: no limit
     max_epochs: int = 0  # 0: no limit
     max_minutes: float = 0.0  # wall-clock budget for training; 0: no limit
-    valid_every: int = 1000  # steps between validations
+    valid_every: int = 1000  # steps between validations; 0: at the end of every epoch
     valid_max_sentences: int = 0  # validate BLEU on the first N valid sentences; 0: all
-    patience: int = 0  # early stopping after this many validations without a better BLEU; 0: off
+    patience: int = 0  # early stopping after this many validations without a better metric (the task's); 0: off
     log_every: int = 100
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     precision: str = "auto"  # auto (fp16 AMP on CUDA, fp32 on CPU) | fp32 | fp16 | bf16
@@ -194,16 +197,13 @@ class BackboneConfig:
 
 @dataclass
 class ClassifyConfig:
-    """The backbone check: train the backbone as a CIFAR-10 classifier from the shared JPEGs."""
+    """The backbone check's data (model.arch classifier): CIFAR-10 from the shared JPEGs."""
 
     archive: str = "cifar10/cifar10-jpg.tar.gz"  # under the data root (or absolute)
     cache_dir: str | None = None  # where the archive is unpacked once; default: ~/.cache/seqattn/cifar10
     train_images: int = 0  # first N training images per the shuffled order; 0: all 50,000
     test_images: int = 0  # 0: all 10,000
-    batch_size: int = 128
-    epochs: int = 10
-    lr: float = 0.1  # SGD with momentum 0.9 and cosine decay
-    weight_decay: float = 5e-4
+    batch_size: int = 128  # images per batch
     augment: bool = True  # random crop with 4-pixel padding and horizontal flips
 
 

@@ -27,12 +27,14 @@ ARCHS: dict[str, Arch] = {
     "show-attend-tell": Arch("seqattn.models.show_attend_tell:build_show_attend_tell", "captioning"),
     "memn2n": Arch("seqattn.models.memn2n:build_memn2n", "qa"),
     "kvmemnn": Arch("seqattn.models.kvmemnn:build_kvmemnn", "qa"),
+    "classifier": Arch("seqattn.models.classifier:build_image_classifier", "classification"),
 }
 
 TASKS: dict[str, str] = {
     "translation": "seqattn.tasks.translation:TranslationTask",
     "captioning": "seqattn.tasks.captioning:CaptioningTask",
     "qa": "seqattn.tasks.qa:QATask",
+    "classification": "seqattn.tasks.classification:ClassificationTask",
 }
 
 

@@ -8,11 +8,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from seqattn.config import load_config
+from seqattn.config import SearchConfig, load_config
 from seqattn.errors import SeqattnError
+from seqattn.registry import TASKS
+from seqattn.tasks import Metric, Validation
 from seqattn.tasks.translation import TranslationTask
 from seqattn.training import Trainer, load_checkpoint, load_model, save_checkpoint
-from seqattn.training.optim import InverseSqrt
+from seqattn.training.optim import Cosine, InverseSqrt
 
 
 def tiny_config(corpus: Path, out: Path, *overrides: str):
@@ -187,40 +189,68 @@ def test_interrupt_saves_and_resumes_exactly(small_corpus: Path, tmp_path: Path,
         assert torch.equal(a, b)
 
 
-@pytest.mark.parametrize("higher_is_better, values, best_step", [
-    (True, [1.0, 3.0, 2.0, 0.5, 2.5], 2),  # e.g. BLEU, accuracy
-    (False, [3.0, 2.0, 2.5, 1.0, 4.0], 4),  # e.g. an error rate
+class ScriptedTask(TranslationTask):
+    """Translation whose validation metric is read from `script`, in the direction of `metric`."""
+
+    script: list[float] = []
+
+    def validate(self, model, search: SearchConfig, device: torch.device, amp_dtype) -> Validation:
+        return Validation(["-"], self.script.pop(0))
+
+
+@pytest.mark.parametrize("metric, values", [
+    (Metric("bleu", "BLEU", higher_is_better=True), [1.0, 3.0, 2.0, 2.5]),
+    (Metric("wer", "WER", higher_is_better=False), [3.0, 1.0, 2.0, 1.5]),
 ])
-def test_best_checkpoint_follows_the_metric_direction(small_corpus: Path, tmp_path: Path, monkeypatch,
-                                                      higher_is_better: bool, values: list[float], best_step: int) -> None:
-    """Scripted validation values: best.pt holds the weights of the best validation after later, worse
-    ones; the plateau schedule and early stopping read the metric in the same direction."""
-    snapshots: list[dict[str, torch.Tensor]] = []  # the weights at each validation
+def test_best_checkpoint_plateau_and_patience_follow_the_metric_direction(
+    small_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, metric: Metric, values: list[float],
+) -> None:
+    """The second validation is the best, the third and fourth are worse: best.pt keeps the second's
+    weights, the plateau schedule halves the LR at the third and fourth (plateau_patience 0), and
+    patience 2 stops at the fourth; the model hears of every validation."""
+    monkeypatch.setitem(TASKS, "translation", f"{__name__}:ScriptedTask")
+    monkeypatch.setattr(ScriptedTask, "metric", metric)
+    monkeypatch.setattr(ScriptedTask, "script", list(values))
+    messages: list[str] = []
+    trainer = Trainer(tiny_config(small_corpus, tmp_path, "train.valid_every=1", "train.max_steps=100",
+                                  "train.patience=2", "train.schedule=plateau", "train.plateau_patience=0"),
+                      log=messages.append)
+    snapshots, heard = [], []
 
-    def scripted(task, model, *_):
-        snapshots.append({k: v.clone() for k, v in model.state_dict().items()})
-        return [], values[len(snapshots) - 1]
+    def after_validation(metrics: dict[str, float]) -> None:
+        heard.append(metrics[f"valid_{metric.name}"])
+        snapshots.append({k: v.clone() for k, v in trainer.model.state_dict().items()})
 
-    monkeypatch.setattr(TranslationTask, "validate", scripted)
-    monkeypatch.setattr(TranslationTask, "higher_is_better", higher_is_better)
-    trainer = Trainer(tiny_config(small_corpus, tmp_path, "train.valid_every=1", "train.max_steps=5", "train.patience=3",
-                                  "train.plateau_patience=0"), log=quiet)
-    assert trainer.scheduler.mode == ("max" if higher_is_better else "min")
-    trainer.train()
+    monkeypatch.setattr(trainer.model, "after_validation", after_validation)
+    progress = trainer.train()
+    assert progress.step == 4 and heard == values and (progress.best_metric, progress.metric) == (values[1], values[3])
+    assert f"no {metric.label} improvement in train.patience=2" in messages[-1]
     best = torch.load(tmp_path / "best.pt", weights_only=True)
-    assert best["progress"]["step"] == best_step and best["progress"]["best_metric"] == values[best_step - 1]
-    for name, weight in best["model"].items():
-        assert torch.equal(weight, snapshots[best_step - 1][name]), name
-    assert not torch.equal(best["model"]["decoder.embed.weight"], trainer.model.state_dict()["decoder.embed.weight"])
-    records = [json.loads(line) for line in (tmp_path / "train.jsonl").read_text().splitlines() if "valid_bleu" in line]
-    assert [r["valid_bleu"] for r in records] == values
+    assert best["progress"]["step"] == 2
+    for name, tensor in snapshots[1].items():
+        assert torch.equal(best["model"][name], tensor), name
+    assert not all(torch.equal(snapshots[3][k], t) for k, t in snapshots[1].items())
+    validations = [json.loads(line) for line in (tmp_path / "train.jsonl").read_text().splitlines()
+                   if f"valid_{metric.name}" in line]
+    assert [r[f"valid_{metric.name}"] for r in validations] == values
+    lr = trainer.cfg.train.lr
+    assert [r["lr"] for r in validations] == pytest.approx([lr, lr, lr / 2, lr / 4])
 
 
-def test_checkpoints_from_before_the_named_metric_resume(small_corpus: Path, tmp_path: Path) -> None:
-    """A last.pt whose progress says best_bleu (written before tasks named their metric) resumes."""
-    Trainer(tiny_config(small_corpus, tmp_path, "train.max_steps=5"), log=quiet).train()
+def test_progress_of_an_old_checkpoint_resumes(small_corpus: Path, tmp_path: Path) -> None:
+    """A last.pt written before tasks named their metric (progress best_bleu) resumes with it as best_metric."""
+    Trainer(tiny_config(small_corpus, tmp_path, "train.max_steps=2"), log=quiet).train()
     ckpt = torch.load(tmp_path / "last.pt", weights_only=True)
-    ckpt["progress"]["best_bleu"] = ckpt["progress"].pop("best_metric")
+    progress = ckpt["progress"]
+    del progress["metric"]
+    progress["best_bleu"] = progress.pop("best_metric")
     save_checkpoint(ckpt, tmp_path / "last.pt")
-    resumed = Trainer(tiny_config(small_corpus, tmp_path, "train.max_steps=6"), resume=True, log=quiet)
-    assert resumed.progress.step == 5 and resumed.progress.best_metric == ckpt["progress"]["best_bleu"]
+    resumed = Trainer(tiny_config(small_corpus, tmp_path, "train.max_steps=4"), resume=True, log=quiet)
+    assert (resumed.progress.step, resumed.progress.best_metric) == (2, progress["best_bleu"])
+    assert resumed.train().step == 4
+    load_model(tmp_path / "last.pt")
+
+
+def test_cosine_schedule_golden() -> None:
+    factor = Cosine(total=8)
+    assert [factor(s) for s in (0, 4, 8, 9)] == pytest.approx([1.0, 0.5, 0.0, 0.0])

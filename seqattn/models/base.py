@@ -24,7 +24,26 @@ class Output(NamedTuple):
     aux: dict[str, Tensor] = {}  # what else a model's loss needs (hard attention: locations s [B, T], sampled [B])
 
 
-class Seq2Seq(nn.Module, ABC):
+class TrainingHooks:
+    """What the trainer calls on any model besides forward and loss (all no-ops by default): per-update
+    statistics and what follows validation. Seq2Seq and the image classifier share them."""
+
+    def batch_stats(self, out: Output, tgt_out: Tensor) -> dict[str, Tensor]:
+        """Sums over the batch of `out` that `end_update` takes, summed over all batches of the update
+        on every process. The keys must not depend on the batch (every process sends the same). Empty
+        by default."""
+        return {}
+
+    def after_validation(self, metrics: dict[str, float]) -> None:
+        """After each validation, with its metrics (valid_loss, the task's metric): change what a
+        training schedule of the model's own follows (MemN2N's linear start). Nothing by default."""
+
+    def end_update(self, stats: dict[str, float]) -> None:
+        """After each optimiser update, with `batch_stats` summed over the whole update: move what is
+        estimated per update (hard attention's baseline). Nothing by default."""
+
+
+class Seq2Seq(nn.Module, TrainingHooks, ABC):
     """Encoder-decoder over token ids.
 
     Token conventions: `src` ends with EOS; decoding starts from BOS; `pad_id` fills both sides.
@@ -67,20 +86,6 @@ class Seq2Seq(nn.Module, ABC):
         """Summed training loss of `forward`'s output `out` for targets tgt_out [B, T]: `nll`, plus the
         regulariser of a model that has one (doubly stochastic attention, REINFORCE)."""
         return self.nll(out.logits, tgt_out, label_smoothing)
-
-    def batch_stats(self, out: Output, tgt_out: Tensor) -> dict[str, Tensor]:
-        """Sums over the batch of `out` that `end_update` takes, summed over all batches of the update
-        on every process. The keys must not depend on the batch (every process sends the same). Empty
-        by default."""
-        return {}
-
-    def after_validation(self, metrics: dict[str, float]) -> None:
-        """After each validation, with its metrics (valid_loss, the task's metric): change what a
-        training schedule of the model's own follows (MemN2N's linear start). Nothing by default."""
-
-    def end_update(self, stats: dict[str, float]) -> None:
-        """After each optimiser update, with `batch_stats` summed over the whole update: move what is
-        estimated per update (hard attention's baseline). Nothing by default."""
 
     @torch.no_grad()
     def score(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor, tgt_out: Tensor) -> Tensor:

@@ -6,9 +6,9 @@ import torch
 
 from seqattn.config import Config
 from seqattn.registry import TASKS, arch, load
-from seqattn.tasks.base import Dataset, Task
+from seqattn.tasks.base import Dataset, Metric, Task, Validation
 
-__all__ = ["Dataset", "Task", "build_task", "task_class"]
+__all__ = ["Dataset", "Metric", "Task", "Validation", "build_task", "task_class"]
 
 
 def task_class(cfg: Config) -> type[Task]:

@@ -1,17 +1,18 @@
-"""What the trainer and inference need of a task (translation, captioning): its data, a model,
-validation, and the vocabularies of a trained run.
+"""What the trainer and inference need of a task (translation, captioning, classification): its data,
+a model, validation by the task's metric, and the vocabularies of a trained run.
 
     task = build_task(cfg, log)                              # Task.prepare: training data, vocabularies
     task = task_class(cfg).from_run(cfg, run_folder)          # vocabularies saved beside a checkpoint
     model = task.build_model()
     batch = task.train_data.batch(indices, task.tgt_tok)     # Batch: src, src_mask, tgt_in, tgt_out
-    outputs, value = task.validate(model, search_cfg, device, amp_dtype)   # value of task.metric
+    result = task.validate(model, search_cfg, device, amp_dtype)  # Validation: outputs, value (of task.metric)
 """
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import torch
 from torch import Tensor
@@ -32,11 +33,40 @@ class Dataset(Protocol):
     def batch(self, indices: list[int], tok: Any) -> Batch: ...
 
 
-class Task(ABC):
-    """A task's vocabularies, its train and valid splits, its model and its validation search."""
+@dataclass(frozen=True)
+class Metric:
+    """The validation metric a task is judged by: the trainer keeps best.pt, steps the plateau
+    schedule and stops early by it, in its direction. Logged as valid_<name>."""
 
-    metric: str  # the validation metric as messages name it ("BLEU", "accuracy"); logs record valid_<lower-case name>
-    higher_is_better: bool = True  # best checkpoint, plateau schedule and early stopping follow this direction
+    name: str  # "bleu", "accuracy", ...: the log's key valid_<name>
+    label: str  # as messages print it: "BLEU", "accuracy"
+    higher_is_better: bool = True
+    fmt: str = ".2f"  # format spec of a value in messages (".2%" for a fraction)
+
+    def better(self, value: float, best: float | None) -> bool:
+        """Whether `value` improves on `best` (None: nothing validated yet)."""
+        return best is None or (value > best if self.higher_is_better else value < best)
+
+    def format(self, value: float | None) -> str:
+        return "-" if value is None else format(value, self.fmt)
+
+
+@dataclass
+class Validation:
+    """What Task.validate gives: the outputs (one line each, written to valid.hyp), the value of the
+    task's metric, and the validation loss per token when the task computes it itself (None: the
+    trainer computes it by teacher forcing)."""
+
+    outputs: list[str]
+    value: float
+    loss: float | None = None
+
+
+class Task(ABC):
+    """A task's vocabularies, its train and valid splits, its model and its validation."""
+
+    metric: ClassVar[Metric] = Metric("bleu", "BLEU")
+
     src_tok: Any  # source vocabulary (None when the source is not text)
     tgt_tok: Any  # target vocabulary: pad_id, bos_id, eos_id, __len__, encode, decode
     train_data: Dataset
@@ -75,5 +105,6 @@ class Task(ABC):
     @abstractmethod
     def validate(
         self, model: Seq2Seq, search: SearchConfig, device: torch.device, amp_dtype: torch.dtype | None,
-    ) -> tuple[list[str], float]:
-        """Decode the valid split with `search` -> (outputs as text, the value of `metric`)."""
+    ) -> Validation:
+        """The model's outputs on the valid split (sequence tasks decode it with `search`) and their
+        score by `metric` against its references."""

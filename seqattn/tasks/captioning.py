@@ -26,7 +26,7 @@ from seqattn.inference import Predictor
 from seqattn.models import Seq2Seq, build_model
 from seqattn.modules.backbones import Backbone, build_backbone
 from seqattn.search import Hypothesis
-from seqattn.tasks.base import Task
+from seqattn.tasks.base import Task, Validation
 
 
 class CaptionData:
@@ -66,8 +66,6 @@ class CaptionData:
 
 class CaptioningTask(Task):
     """The source is an image (no source vocabulary); `backbone` is the CNN the model is built with."""
-
-    metric = "BLEU"  # sacreBLEU of the valid captions against all their references
 
     def __init__(self, cfg: Config, tgt_tok, backbone: Backbone) -> None:
         super().__init__(cfg, None, tgt_tok)
@@ -146,12 +144,12 @@ class CaptioningTask(Task):
 
     def validate(
         self, model: Seq2Seq, search: SearchConfig, device: torch.device, amp_dtype: torch.dtype | None,
-    ) -> tuple[list[str], float]:
+    ) -> Validation:
         data = self.valid_data
         items = list(data.grids) if data.grids is not None else data.split.images
         results = Predictor(self, model, search, device, amp_dtype=amp_dtype).predict(items)
         hyps = [self.text(nbest[0]) for nbest in results]
-        return hyps, corpus_bleu([" ".join(words(h)) for h in hyps], self.valid_refs).score
+        return Validation(hyps, corpus_bleu([" ".join(words(h)) for h in hyps], self.valid_refs).score)
 
 
 def reference_streams(captions: list[list[str]]) -> list[list[str]]:

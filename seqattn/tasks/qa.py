@@ -21,7 +21,7 @@ from seqattn.evaluation.qa import answer_text
 from seqattn.inference import Predictor
 from seqattn.models import Seq2Seq, build_model
 from seqattn.search import Hypothesis
-from seqattn.tasks.base import Task
+from seqattn.tasks.base import Metric, Task, Validation
 
 
 class BabiData:
@@ -44,7 +44,7 @@ class BabiData:
 class QATask(Task):
     """Stories, questions and answers of cfg.babi; one word vocabulary on both sides (vocab.json)."""
 
-    metric = "accuracy"  # exact match of the whole answer, x100
+    metric = Metric("accuracy", "accuracy")  # exact match of the whole answer, x100
 
     def __init__(self, cfg: Config, vocab: WordVocab) -> None:
         super().__init__(cfg, vocab, vocab)
@@ -96,9 +96,9 @@ class QATask(Task):
 
     def validate(
         self, model: Seq2Seq, search: SearchConfig, device: torch.device, amp_dtype: torch.dtype | None,
-    ) -> tuple[list[str], float]:
+    ) -> Validation:
         """Answers of the valid questions and their exact-match accuracy (x100)."""
         examples = self.valid_data.examples
         answers = [self.text(nbest[0]) for nbest in Predictor(self, model, search, device, amp_dtype=amp_dtype).predict(examples)]
         right = sum(a == answer_text(ex.answer) for a, ex in zip(answers, examples))
-        return answers, 100.0 * right / max(1, len(examples))
+        return Validation(answers, 100.0 * right / max(1, len(examples)))

@@ -14,11 +14,10 @@ from seqattn.evaluation import corpus_bleu
 from seqattn.inference import Predictor
 from seqattn.models import Seq2Seq, build_model
 from seqattn.search import Hypothesis
-from seqattn.tasks.base import Task
+from seqattn.tasks.base import Task, Validation
 
 
 class TranslationTask(Task):
-    metric = "BLEU"  # sacreBLEU of the valid split
     @classmethod
     def prepare(cls, cfg: Config, log=print, device: torch.device | None = None) -> TranslationTask:
         src_tok, tgt_tok, train, valid = prepare(cfg, log=log)
@@ -52,7 +51,7 @@ class TranslationTask(Task):
 
     def validate(
         self, model: Seq2Seq, search: SearchConfig, device: torch.device, amp_dtype: torch.dtype | None,
-    ) -> tuple[list[str], float]:
+    ) -> Validation:
         predictor = Predictor(self, model, search, device, amp_dtype=amp_dtype)
         hyps = [self.text(nbest[0]) for nbest in predictor.predict(self.valid_data.src_ids)]
-        return hyps, corpus_bleu(hyps, [self.valid_data.tgt_text]).score
+        return Validation(hyps, corpus_bleu(hyps, [self.valid_data.tgt_text]).score)

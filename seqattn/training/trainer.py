@@ -1,7 +1,8 @@
-"""The training loop shared by every model: token-level cross-entropy with label smoothing, Adam,
-gradient clipping and accumulation, LR schedules, validation by loss / perplexity / sacreBLEU,
-best (by the task's metric) and last checkpoints, early stopping, exact resumption, JSONL (and TensorBoard) logs,
-CUDA + AMP, and data parallelism (DDP) when started by torchrun.
+"""The training loop shared by every task: the model's loss (token-level cross-entropy with label
+smoothing, ...), Adam or SGD, gradient clipping and accumulation, LR schedules, validation by loss /
+perplexity and the task's metric (BLEU, accuracy, ...), the best checkpoint by that metric and the
+last one, early stopping, exact resumption, JSONL (and TensorBoard) logs, a summary, CUDA + AMP, and
+data parallelism (DDP) when started by torchrun.
 """
 from __future__ import annotations
 
@@ -70,17 +71,18 @@ class Progress:
     step: int = 0
     epoch: int = 0
     batch_in_epoch: int = 0  # batches of `epoch` already trained on (by all ranks together)
-    best_metric: float | None = None  # best value of the task's validation metric so far
+    metric: float | None = None  # the task's metric at the last validation
+    best_metric: float | None = None  # its best value so far (best.pt's)
     bad_validations: int = 0  # validations since the metric last improved
     elapsed: float = 0.0  # seconds of training so far, across resumptions
 
-
-def progress_of(ckpt: dict[str, Any]) -> dict[str, Any]:
-    """A checkpoint's progress fields; those written before the task named its metric kept `best_bleu`."""
-    progress = dict(ckpt["progress"])
-    if "best_bleu" in progress:
-        progress["best_metric"] = progress.pop("best_bleu")
-    return progress
+    @classmethod
+    def from_checkpoint(cls, saved: dict[str, Any]) -> Progress:
+        """The progress a checkpoint saved, also one written before tasks named their metric (best_bleu)."""
+        saved = dict(saved)
+        if "best_bleu" in saved:
+            saved["best_metric"] = saved.pop("best_bleu")
+        return cls(**saved)
 
 
 @contextlib.contextmanager
@@ -116,6 +118,8 @@ class Trainer:
         t = cfg.train
         if t.accumulate < 1:
             raise SeqattnError(f"train.accumulate: {t.accumulate} is not a number of batches (1 or more)")
+        if t.valid_every < 0:
+            raise SeqattnError(f"train.valid_every: {t.valid_every} is negative; 0 validates at every epoch's end")
         self.out = run_folder(cfg, resume)
         device = resolve_device(t.device)
         self.amp_dtype = autocast_dtype(t.precision, device)
@@ -130,12 +134,15 @@ class Trainer:
             self.task = build_task(cfg, log=self.log, device=self.device)
         self.src_tok, self.tgt_tok = self.task.src_tok, self.task.tgt_tok
         self.train_data, self.valid_data = self.task.train_data, self.task.valid_data
+        self.metric = self.task.metric
         self.model = self.task.build_model().to(self.device)
         self.optimizer = build_optimizer(t, self.model)
-        self.scheduler = build_scheduler(t, self.optimizer, self.task.higher_is_better)
+        self.batches_per_epoch = len(self.train_data.batches(t.batch_tokens, shuffle=True, seed=t.seed))
+        updates_per_epoch = math.ceil(self.batches_per_epoch / (self.world_size * t.accumulate))
+        self.scheduler = build_scheduler(t, self.optimizer, self.metric.higher_is_better, updates_per_epoch)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
         self.progress = Progress()
-        # the validation metric comes from the configured search, never from sampling
+        # sequence tasks validate with the configured search, never with sampling
         self.valid_search = dataclasses.replace(cfg.search, sampling=False, nbest=1)
         if resume:
             self.restore(self.out / "last.pt")
@@ -144,8 +151,8 @@ class Trainer:
         # updates run through DDP, which syncs gradients; validation, search and checkpoints use the model itself
         self.train_model = self.model if self.world_size == 1 else DistributedDataParallel(
             self.model, device_ids=[self.device] if self.device.type == "cuda" else None)
-        n_params = sum(p.numel() for p in self.model.parameters())
-        self.log(f"model {cfg.model.arch}: {n_params:,} parameters on {self.device}, precision {t.precision}")
+        self.n_params = sum(p.numel() for p in self.model.parameters())
+        self.log(f"model {cfg.model.arch}: {self.n_params:,} parameters on {self.device}, precision {t.precision}")
         if self.world_size > 1:
             self.log(f"data parallel: {self.world_size} processes ({dist.get_backend()}), "
                      f"{self.world_size * t.accumulate} batches per update")
@@ -173,7 +180,7 @@ class Trainer:
                 "or start a new out_dir"
             )
         restore_training(ckpt, self.model, self.optimizer, self.scheduler, self.scaler)
-        self.progress = Progress(**progress_of(ckpt))
+        self.progress = Progress.from_checkpoint(ckpt["progress"])
         self.log(f"resumed from {path} at step {self.progress.step} (epoch {self.progress.epoch})")
 
     # ---- across processes (no-ops in one) ------------------------------------------------------
@@ -256,7 +263,15 @@ class Trainer:
     # ---- validation ---------------------------------------------------------------------------
     @torch.no_grad()  # not inference_mode: under it autocast re-casts the weights at every search step
     def validate(self) -> dict[str, float]:
-        """Loss and perplexity by teacher forcing, sacreBLEU by the configured search."""
+        """The task's metric (by the configured search for sequence tasks) -> valid_<metric>; the loss
+        per token, the task's own or by teacher forcing, and its perplexity."""
+        result = self.task.validate(self.model, self.valid_search, self.device, self.amp_dtype)
+        (self.out / "valid.hyp").write_text("\n".join(result.outputs) + "\n", encoding="utf-8")
+        loss = result.loss if result.loss is not None else self.teacher_forced_loss()
+        return {"valid_loss": loss, "valid_ppl": math.exp(min(loss, 100)), f"valid_{self.metric.name}": result.value}
+
+    def teacher_forced_loss(self) -> float:
+        """Cross-entropy per target token of the valid split, by teacher forcing."""
         self.model.eval()
         total, tokens = 0.0, 0
         for ids in self.valid_data.batches(self.cfg.train.batch_tokens, shuffle=False):
@@ -265,9 +280,7 @@ class Trainer:
                 out = self.model(batch.src, batch.src_mask, batch.tgt_in, need_alpha=False)
             total += self.model.nll(out.logits, batch.tgt_out).item()
             tokens += batch.ntokens
-        hyps, value = self.task.validate(self.model, self.valid_search, self.device, self.amp_dtype)
-        (self.out / "valid.hyp").write_text("\n".join(hyps) + "\n", encoding="utf-8")
-        return {"valid_loss": total / tokens, "valid_ppl": math.exp(min(total / tokens, 100)), f"valid_{self.task.metric.lower()}": value}
+        return total / tokens
 
     def write_log(self, record: dict[str, Any]) -> None:
         """One record to train.jsonl and TensorBoard, by rank 0."""
@@ -281,16 +294,16 @@ class Trainer:
                     self.tensorboard.add_scalar(key, value, record["step"])
 
     def validate_and_save(self) -> None:
-        """Validate, keep the best checkpoint by the task's metric, tell the model, write last.pt.
+        """Validate, keep the best checkpoint by the task's metric, write last.pt, and tell the model.
         Rank 0 validates and writes; every rank takes its metrics, to step the LR and stop alike."""
-        p, task = self.progress, self.task
+        p, metric = self.progress, self.metric
         metrics = self.from_main(self.validate() if self.main else None)
-        value = metrics[f"valid_{task.metric.lower()}"]
-        improved = p.best_metric is None or (value > p.best_metric if task.higher_is_better else value < p.best_metric)
-        p.best_metric = value if improved else p.best_metric
+        p.metric = metrics[f"valid_{metric.name}"]
+        improved = metric.better(p.metric, p.best_metric)
+        p.best_metric = p.metric if improved else p.best_metric
         p.bad_validations = 0 if improved else p.bad_validations + 1
         if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            self.scheduler.step(value)
+            self.scheduler.step(p.metric)
         self.model.after_validation(metrics)
         if self.main:
             record = {"step": p.step, "epoch": p.epoch, **metrics, "lr": self.optimizer.param_groups[0]["lr"],
@@ -298,7 +311,7 @@ class Trainer:
             self.write_log(record)
             self.log(
                 f"step {p.step} valid loss {metrics['valid_loss']:.3f} ppl {metrics['valid_ppl']:.2f} "
-                f"{task.metric} {value:.2f}{' (best)' if improved else ''}"
+                f"{metric.label} {metric.format(p.metric)}{' (best)' if improved else ''}"
             )
             state = self.state()
             if improved:
@@ -310,7 +323,7 @@ class Trainer:
         """Why training is over, None while it is not (checked on resuming too)."""
         p, t = self.progress, self.cfg.train
         if t.patience and p.bad_validations >= t.patience:
-            return f"no {self.task.metric} improvement in train.patience={t.patience} validations"
+            return f"no {self.metric.label} improvement in train.patience={t.patience} validations"
         if t.max_steps and p.step >= t.max_steps:
             return f"reached train.max_steps={t.max_steps}"
         if t.max_epochs and p.epoch >= t.max_epochs:
@@ -335,9 +348,21 @@ class Trainer:
                 self.tensorboard.close()
             if self.world_size > 1:
                 dist.destroy_process_group()
-        self.log(f"training stopped: {reason}; best valid {self.task.metric} {self.progress.best_metric} -> "
-                 f"{self.out / 'best.pt'}")
+        self.log(f"training stopped: {reason}; {self.summarise(reason)}")
         return self.progress
+
+    def summarise(self, reason: str) -> str:
+        """Write OUT_DIR/summary.json (rank 0) -> the summary as a line of text."""
+        p, metric, valid = self.progress, self.metric, len(self.valid_data)
+        if self.main:
+            summary = {"arch": self.cfg.model.arch, "parameters": self.n_params, "metric": metric.name,
+                       f"valid_{metric.name}": p.metric, f"best_valid_{metric.name}": p.best_metric,
+                       "valid_size": valid, "step": p.step, "epochs": p.epoch + p.batch_in_epoch / self.batches_per_epoch,
+                       "minutes": p.elapsed / 60, "stopped": reason}
+            (self.out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+        return (f"{self.cfg.model.arch} of {self.n_params:,} parameters: valid {metric.label} {metric.format(p.metric)} "
+                f"(best {metric.format(p.best_metric)} -> {self.out / 'best.pt'}) on {valid} examples, "
+                f"{p.elapsed / 60:.1f} training minutes")
 
     def run(self, signals: list[int]) -> str:
         """The loop over epochs and updates -> why it stopped."""
@@ -373,7 +398,8 @@ class Trainer:
                     bar.close()
                     return f"{caught} at step {p.step}, saved {self.out / 'last.pt'}; continue with --resume"
                 reason = self.stop_reason()
-                if p.step % t.valid_every == 0 or reason is not None:
+                due = p.step % t.valid_every == 0 if t.valid_every else p.batch_in_epoch == 0
+                if due or reason is not None:
                     started = time.perf_counter()
                     self.validate_and_save()
                     p.elapsed += time.perf_counter() - started

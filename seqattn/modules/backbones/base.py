@@ -67,7 +67,7 @@ def load_weights(net: nn.Module, path: str, head: str, name: str) -> None:
 
     The file may hold the whole original network (its classifier keys, starting with `head`, are
     skipped), a Backbone (keys `trunk.*`) or a build_classifier model (`backbone.trunk.*`, `fc.*`),
-    alone or as the "model" of a seqattn checkpoint (a `seqattn classify` run's best.pt).
+    alone or as the "model" of a seqattn checkpoint (a classifier recipe's best.pt).
     """
     file = Path(path)
     if not file.is_file():
