@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from seqattn.errors import SeqattnError
 
 
 @dataclass(frozen=True)
 class Arch:
-    builder: str  # "module:function" -> Seq2Seq, called as (cfg.model, src_vocab, tgt_vocab, pad, bos, eos, **task extras)
+    builder: str | Callable  # "module:function" (or the function) -> the model, called as
+    # (cfg.model, src_vocab, tgt_vocab, pad_id, bos_id, eos_id, **task extras)
     task: str  # a key of TASKS
 
 
@@ -45,8 +46,10 @@ def arch(name: str) -> Arch:
     return ARCHS[name]
 
 
-def load(target: str) -> Any:
-    """The attribute a "module:attribute" entry names."""
+def load(target: str | Callable) -> Any:
+    """The attribute a "module:attribute" entry names (an entry that is already the function: itself)."""
+    if callable(target):
+        return target
     module, _, attribute = target.partition(":")
     return getattr(importlib.import_module(module), attribute)
 
