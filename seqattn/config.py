@@ -304,7 +304,15 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     return raw
 
 
+# Keys earlier versions wrote into the configs they saved with every checkpoint, since retired:
+# section -> keys. Reading a saved config drops them, so older checkpoints still load and resume.
+RETIRED = {"classify": ("epochs", "lr", "weight_decay")}  # now train.max_epochs, train.lr, train.weight_decay
+
+
 def config_from_dict(raw: dict[str, Any], source: str = "config") -> Config:
+    """The config saved in a checkpoint (`Config.to_dict()`), without the RETIRED keys older ones hold."""
+    raw = {section: ({k: v for k, v in values.items() if k not in RETIRED.get(section, ())}
+                     if isinstance(values, dict) else values) for section, values in raw.items()}
     return _build(Config, raw, source)
 
 
