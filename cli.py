@@ -405,9 +405,19 @@ def evaluate(
     babi: Optional[list[Path]] = typer.Option(
         None, help="bAbI file(s) whose questions --hyp answers, one answer a line in their order (as `seqattn answer` "
                    "writes): exact-match accuracy per task."),
+    alignments: Optional[Path] = typer.Option(
+        None, help="Gold word alignments: score --hyp (Pharaoh `i-j` links, one sentence a line) with AER, "
+                   "precision and recall; --src and --ref (tokenised text) check every link is inside its sentence."),
+    alignment_format: str = typer.Option("talp", help="Gold format: talp (`i-j` sure, `ipj`/`i?j` possible) or wpt "
+                                                      "(`sentence i j [S|P]`)."),
+    gold_base: int = typer.Option(1, help="Index base of the gold links (0 or 1)."),
+    hyp_base: int = typer.Option(0, help="Index base of the hypothesis links (0 or 1)."),
+    reverse_gold: bool = typer.Option(False, help="Swap the gold links' i and j (gold written target first)."),
+    reverse_hyp: bool = typer.Option(False, help="Swap the hypothesis links' i and j."),
+    encoding: str = typer.Option("utf-8", help="Encoding of the alignment and text files (the RWTH files: latin-1)."),
 ) -> None:
     """sacreBLEU BLEU and chrF with their signatures (BLEU by source length with --src); caption metrics;
-    or question-answering accuracy per bAbI task."""
+    question-answering accuracy per bAbI task; or the alignment error rate of word alignments."""
     from seqattn.data import read_lines
     from seqattn.evaluation import bleu_by_length, corpus_scores, format_table
 
@@ -415,6 +425,9 @@ def evaluate(
         return evaluate_captions(hyp, captions, split)
     if babi:
         return evaluate_answers(hyp, babi)
+    if alignments is not None:
+        return evaluate_alignments(hyp, alignments, alignment_format, gold_base, hyp_base, reverse_gold, reverse_hyp,
+                                   encoding, src, ref[0] if ref else None)
     if not ref:
         raise SeqattnError("--ref: give the reference file(s) of the translations (or --captions RECIPE for captions)")
     hyps = read_lines(hyp)
@@ -424,6 +437,26 @@ def evaluate(
     if src is not None:
         rows = bleu_by_length(read_lines(src), hyps, refs)
         typer.echo(format_table(rows, ["source length", "sentences", "BLEU"]))
+
+
+def evaluate_alignments(
+    hyp: Path, gold_path: Path, fmt: str, gold_base: int, hyp_base: int, reverse_gold: bool, reverse_hyp: bool,
+    encoding: str, src: Optional[Path], tgt: Optional[Path],
+) -> None:
+    """AER, precision and recall of `hyp` against the gold alignments (Och & Ney 2003)."""
+    from seqattn.evaluation.alignment import alignment_error_rate, check_lengths, read_gold, read_hypothesis
+
+    for name, base in (("--gold-base", gold_base), ("--hyp-base", hyp_base)):
+        if base not in (0, 1):
+            raise SeqattnError(f"{name} {base}: indices are 0-based or 1-based")
+    gold = read_gold(gold_path, fmt, gold_base, reverse_gold, encoding)
+    links = read_hypothesis(hyp, hyp_base, reverse_hyp, encoding)
+    if src is not None and tgt is not None:
+        texts = [Path(p).read_text(encoding=encoding).splitlines() for p in (src, tgt)]
+        lengths = [(len(s.split()), len(t.split())) for s, t in zip(*texts)]
+        check_lengths([g.possible for g in gold], lengths, str(gold_path))
+        check_lengths(links, lengths, str(hyp))
+    typer.echo(alignment_error_rate(gold, links, str(gold_path), str(hyp)).text)
 
 
 def evaluate_answers(hyp: Path, files: list[Path]) -> None:
