@@ -316,7 +316,7 @@ def answer(
     if split is not None:
         if split not in ("train", "valid", "test"):
             raise SeqattnError(f"--split {split}: choose train, valid or test")
-        examples = load_babi(cfg.babi)[split]
+        examples = load_babi(cfg.babi, log)[split]
     else:
         examples = []
         for path in input or [Path("-")]:

@@ -8,7 +8,6 @@ of them. Answers like `apple,football` or `n,w` are sequences of words.
 """
 from __future__ import annotations
 
-import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,8 +18,6 @@ from seqattn.config import BabiConfig
 from seqattn.data.batching import Batch, pad
 from seqattn.data.vocab import WordVocab, words
 from seqattn.errors import SeqattnError
-
-log = logging.getLogger(__name__)
 
 TASKS = tuple(range(1, 21))
 
@@ -115,7 +112,7 @@ def split_valid(examples: list[BabiExample], fraction: float) -> tuple[list[Babi
     return examples[:cut], examples[cut:]
 
 
-def load_babi(cfg: BabiConfig) -> dict[str, list[BabiExample]]:
+def load_babi(cfg: BabiConfig, log=print) -> dict[str, list[BabiExample]]:
     """train / valid / test examples of `cfg.tasks`, each training file split by `split_valid`.
 
     One task: per-task training, where a missing file is an error. Several: joint training on all of
@@ -130,7 +127,7 @@ def load_babi(cfg: BabiConfig) -> dict[str, list[BabiExample]]:
     out: dict[str, list[BabiExample]] = {"train": [], "valid": [], "test": []}
     for task in cfg.tasks:
         if joint and task in TASKS and babi_file(folder, task, "train") is None:
-            log.warning("bAbI task %d: no training file qa%d_*_train.txt under %s; training without it", task, task, folder)
+            log(f"bAbI task {task}: no training file qa{task}_*_train.txt under {folder}; training without it")
         else:
             train, valid = split_valid(read_task(folder, task, "train", cfg.memory_size), cfg.valid_fraction)
             out["train"] += train

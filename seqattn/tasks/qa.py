@@ -51,7 +51,7 @@ class QATask(Task):
 
     @classmethod
     def prepare(cls, cfg: Config, log=print, device: torch.device | None = None) -> QATask:
-        splits = load_babi(cfg.babi)
+        splits = load_babi(cfg.babi, log)
         path = Path(cfg.out_dir) / "vocab.json"
         if not path.is_file():
             build_babi_vocab(splits["train"]).save(path)
