@@ -38,9 +38,6 @@ PRECISION = typer.Option(
     "fp32", help="fp32, bf16 (autocast, CPU or GPU), fp16 (autocast, GPU) or auto (fp16 on GPU, else fp32).")
 
 
-COMMAND_OF_TASK = "translation models: `seqattn translate`; captioning models: `seqattn caption`; memory networks: `seqattn answer`"
-
-
 def user_errors(command: Callable) -> Callable:
     """Turn SeqattnError into one line on stderr and exit status 2, never a traceback."""
 
@@ -59,20 +56,21 @@ def log(message: str) -> None:
     typer.echo(message, err=True)
 
 
-def search_options(base, **given):
-    """The recipe's SearchConfig with the options given on the command line (not None) replacing its own."""
-    import dataclasses
+def load_for_decoding(checkpoints: list[Path], device: str, precision: str):
+    """seqattn.api.Model of the checkpoint(s) on --device at --precision."""
+    from seqattn.api import Model
+    from seqattn.precision import autocast_dtype
+    from seqattn.training import resolve_device
 
-    cfg = dataclasses.replace(base, **{k: v for k, v in given.items() if v is not None})
-    if not cfg.sampling and cfg.nbest > cfg.beam_size:
-        raise SeqattnError(f"--nbest {cfg.nbest} is larger than --beam-size {cfg.beam_size}")
-    return cfg
+    dev = resolve_device(device)
+    return Model.from_checkpoints(checkpoints, dev, autocast_dtype(precision, dev, "--precision"))
 
 
-def write_outputs(results: list, text: Callable, nbest: int, output: str) -> None:
-    """The best output per input a line, or with nbest > 1 `ID ||| text ||| score` lines, to a file or stdout (-)."""
-    lines = [text(hyps[0]) for hyps in results] if nbest == 1 else [
-        f"{i} ||| {text(h)} ||| {h.score:.4f}" for i, hyps in enumerate(results) for h in hyps]
+def write_outputs(results: list, nbest: int, output: str) -> None:
+    """The best output per input a line, or with nbest > 1 `ID ||| text ||| score` lines, to a file or
+    stdout (-); results are seqattn.api.Prediction lists."""
+    lines = [predictions[0].text for predictions in results] if nbest == 1 else [
+        f"{i} ||| {p.text} ||| {p.score:.4f}" for i, predictions in enumerate(results) for p in predictions]
     out = "\n".join(lines) + "\n"
     if output == "-":
         sys.stdout.write(out)
@@ -141,25 +139,14 @@ def translate(
 ) -> None:
     """Translate text with beam or greedy search or sampling, with one model or an ensemble;
     detokenised output, optional n-best and heatmaps."""
-    import torch
-
     from seqattn.allocator import cache_few_kernels
     from seqattn.data import load_split, read_lines
     from seqattn.evaluation import corpus_scores
-    from seqattn.precision import autocast_dtype
-    from seqattn.inference import Predictor
-    from seqattn.tasks.translation import TranslationTask
-    from seqattn.training import load_models, resolve_device
 
     cache_few_kernels()  # search's shapes change at every step: keep few of oneDNN's kernels
-    dev = resolve_device(device)
-    model, cfg, task = load_models(checkpoint, dev)
-    if not isinstance(task, TranslationTask):
-        raise SeqattnError(f"{checkpoint[0]}: model {cfg.model.arch} does not translate; {COMMAND_OF_TASK}")
-    search_cfg = search_options(
-        cfg.search, beam_size=beam_size, nbest=nbest, batch_size=batch_size, length_penalty=length_penalty,
-        alpha=alpha, min_len=min_len, max_len_a=max_len_a, max_len_b=max_len_b, coverage_penalty=coverage_penalty,
-        no_repeat_ngram=no_repeat_ngram, sampling=sampling, temperature=temperature, top_k=top_k, top_p=top_p)
+    model = load_for_decoding(checkpoint, device, precision)
+    cfg = model.cfg
+    model.expect("translation")  # before the input is read
     refs = None
     if split is not None:
         if split not in ("train", "valid", "test"):
@@ -167,34 +154,24 @@ def translate(
         lines, refs = load_split(cfg.data, getattr(cfg.data, split))
     else:
         lines = sys.stdin.read().splitlines() if input == "-" else read_lines(Path(input))
-    generator = None if seed is None else torch.Generator(dev).manual_seed(seed)
-    translator = Predictor(task, model, search_cfg, dev, generator, autocast_dtype(precision, dev, "--precision"))
-    src_ids = task.inputs(lines)
-    try:
-        results = translator.predict(src_ids)
-    except RuntimeError as err:
-        if translator.amp_dtype is None:
-            raise
-        raise SeqattnError(
-            f"--precision {precision}: {dev} cannot run this model under autocast ({str(err).splitlines()[0]}); "
-            "use --precision fp32"
-        ) from None
-    write_outputs(results, translator.text, search_cfg.nbest, output)
+    results = model.translate(
+        lines, seed, beam_size=beam_size, nbest=nbest, batch_size=batch_size, length_penalty=length_penalty,
+        alpha=alpha, min_len=min_len, max_len_a=max_len_a, max_len_b=max_len_b, coverage_penalty=coverage_penalty,
+        no_repeat_ngram=no_repeat_ngram, sampling=sampling, temperature=temperature, top_k=top_k, top_p=top_p)
+    write_outputs(results, nbest or cfg.search.nbest, output)
     if refs is not None:
-        best = [translator.text(hyps[0]) for hyps in results]
+        best = [predictions[0].text for predictions in results]
         for score in corpus_scores(best, [refs]):
             log(f"{split}: {score.text}\n  signature: {score.signature}")
     if attention_dir is not None:
         from seqattn.visualisation import save_alignment  # matplotlib only when pictures are asked for
 
         attention_dir.mkdir(parents=True, exist_ok=True)
-        for i, hyps in enumerate(results[: attention_max or None]):
-            best = hyps[0]
+        for i, predictions in enumerate(results[: attention_max or None]):
+            best = predictions[0]
             if best.alpha is None:
                 raise SeqattnError(f"--attention-dir: model {cfg.model.arch} has no attention to draw")
-            src_pieces = task.src_tok.pieces(src_ids[i]) + ["</s>"]
-            tgt_pieces = task.tgt_tok.pieces(best.tokens) + (["</s>"] if best.finished else [])
-            save_alignment(best.alpha, src_pieces, tgt_pieces, attention_dir / f"{i:05d}")
+            save_alignment(best.alpha, best.source, best.target, attention_dir / f"{i:05d}")
         log(f"attention of {min(len(results), attention_max or len(results))} sentences written to {attention_dir}")
 
 
@@ -227,33 +204,23 @@ def caption(
     """Caption images with the shared search (beam, greedy, n-best, sampling); attention figures on request."""
     import json
 
-    import torch
-
     from seqattn.data import eval_crop, list_images, load_image
     from seqattn.evaluation.captions import image_id
-    from seqattn.inference import Predictor
-    from seqattn.precision import autocast_dtype
-    from seqattn.tasks.captioning import CaptioningTask
-    from seqattn.training import load_model, resolve_device
     from seqattn.visualisation import save_caption_attention
 
-    dev = resolve_device(device)
-    model, cfg, task = load_model(checkpoint, dev)
-    if not isinstance(task, CaptioningTask):
-        raise SeqattnError(f"{checkpoint}: model {cfg.model.arch} does not caption images; {COMMAND_OF_TASK}")
-    search_cfg = search_options(
-        cfg.search, beam_size=beam_size, nbest=nbest, batch_size=batch_size, length_penalty=length_penalty,
+    model = load_for_decoding([checkpoint], device, precision)
+    cfg = model.cfg
+    model.expect("captioning")  # before the images are listed
+    paths = list_images(images)
+    results = model.caption(
+        paths, seed, beam_size=beam_size, nbest=nbest, batch_size=batch_size, length_penalty=length_penalty,
         alpha=alpha, min_len=min_len, max_len_b=max_len_b, no_repeat_ngram=no_repeat_ngram, sampling=sampling,
         temperature=temperature, top_k=top_k, top_p=top_p)
-    paths = list_images(images)
-    generator = None if seed is None else torch.Generator(dev).manual_seed(seed)
-    captioner = Predictor(task, model, search_cfg, dev, generator, autocast_dtype(precision, dev, "--precision"))
-    results = captioner.predict(paths)
     rows = []
-    for path, hyps in zip(paths, results):
-        row = {"image": str(path), "caption": captioner.text(hyps[0]), "score": hyps[0].score}
-        if search_cfg.nbest > 1:
-            row["nbest"] = [{"caption": captioner.text(h), "score": h.score} for h in hyps]
+    for path, predictions in zip(paths, results):
+        row = {"image": str(path), "caption": predictions[0].text, "score": predictions[0].score}
+        if (nbest or cfg.search.nbest) > 1:
+            row["nbest"] = [{"caption": p.text, "score": p.score} for p in predictions]
         rows.append(row)
     text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
     if output == "-":
@@ -265,10 +232,9 @@ def caption(
         coco.write_text(json.dumps(results_json, ensure_ascii=False), encoding="utf-8")
     if attention_dir is not None:
         seen = eval_crop(cfg.backbone.image_size)
-        for path, hyps in list(zip(paths, results))[: attention_max or None]:
-            best = hyps[0]
-            words = task.tgt_tok.pieces(best.tokens) + (["</s>"] if best.finished else [])
-            save_caption_attention(seen(load_image(path)), words, best.alpha, attention_dir / path.stem)
+        for path, predictions in list(zip(paths, results))[: attention_max or None]:
+            best = predictions[0]
+            save_caption_attention(seen(load_image(path)), best.target, best.alpha, attention_dir / path.stem)
         log(f"attention figures of {min(len(paths), attention_max or len(paths))} images written to {attention_dir}")
 
 
@@ -303,16 +269,10 @@ def answer(
     from seqattn.data.babi import babi_task_number, load_babi, parse_babi
     from seqattn.evaluation import format_table
     from seqattn.evaluation.qa import accuracy_by_task, support_hit_rate
-    from seqattn.inference import Predictor
-    from seqattn.precision import autocast_dtype
-    from seqattn.tasks.qa import QATask
-    from seqattn.training import load_model, resolve_device
 
-    dev = resolve_device(device)
-    model, cfg, task = load_model(checkpoint, dev)
-    if not isinstance(task, QATask):
-        raise SeqattnError(f"{checkpoint}: model {cfg.model.arch} does not answer questions; {COMMAND_OF_TASK}")
-    search_cfg = search_options(cfg.search, beam_size=beam_size, nbest=nbest, batch_size=batch_size, max_len_b=max_len_b)
+    model = load_for_decoding([checkpoint], device, precision)
+    cfg = model.cfg
+    model.expect("qa")  # before the stories are read
     if split is not None:
         if split not in ("train", "valid", "test"):
             raise SeqattnError(f"--split {split}: choose train, valid or test")
@@ -322,14 +282,14 @@ def answer(
         for path in input or [Path("-")]:
             lines = sys.stdin.read().splitlines() if str(path) == "-" else read_lines(path)
             examples += parse_babi(lines, str(path), babi_task_number(path), cfg.babi.memory_size, answered=False)
-    predictor = Predictor(task, model, search_cfg, dev, amp_dtype=autocast_dtype(precision, dev, "--precision"))
-    results = predictor.predict(examples)
-    write_outputs(results, predictor.text, search_cfg.nbest, output)
+    results = model.answer(examples, beam_size=beam_size, nbest=nbest, batch_size=batch_size, max_len_b=max_len_b)
+    write_outputs(results, nbest or cfg.search.nbest, output)
     answered = [i for i, ex in enumerate(examples) if ex.answer]
-    hops = task.hop_attention(model, examples, dev, search_cfg.batch_size) if answered or attention_dir else []
+    hop_batch = batch_size or cfg.search.batch_size
+    hops = model.task.hop_attention(model.model, examples, model.device, hop_batch) if answered or attention_dir else []
     if answered:
         known = [examples[i] for i in answered]
-        accuracy = accuracy_by_task(known, [predictor.text(results[i][0]) for i in answered])
+        accuracy = accuracy_by_task(known, [results[i][0].text for i in answered])
         hits = support_hit_rate(known, [hops[i] for i in answered])
         K = len(hops[0])
         rows = [(str(t), sum(ex.task == t for ex in known), f"{a:.1f}", f"{100 - a:.1f}",
@@ -342,7 +302,7 @@ def answer(
 
         for i, (ex, p) in enumerate(list(zip(examples, hops))[: attention_max or None]):
             save_hop_attention(p, [" ".join(s) for s in ex.memory], " ".join(ex.question) + "?",
-                               predictor.text(results[i][0]), ex.support, attention_dir / f"{i:05d}")
+                               results[i][0].text, ex.support, attention_dir / f"{i:05d}")
         log(f"attention of {min(len(examples), attention_max or len(examples))} questions written to {attention_dir}")
 
 
@@ -388,6 +348,22 @@ def average(
     copy_subword_models(checkpoint[0], averaged["config"], output.parent)
     save_checkpoint(averaged, output)
     log(f"average of {len(checkpoint)} checkpoints written to {output}")
+
+
+@app.command()
+@user_errors
+def export(
+    output: Path = typer.Argument(..., help="The folder to write; it must not exist yet."),
+    checkpoint: Path = typer.Option(
+        ..., "--checkpoint", "-c", help="A Transformer's best.pt or last.pt, its subword model(s) beside it."),
+    to: str = typer.Option(
+        ..., "--to", help="ctranslate2: a CTranslate2 model folder; onnx: encoder.onnx and decoder_step.onnx."),
+) -> None:
+    """Export a trained Transformer for serving (CTranslate2 or ONNX), with its sentencepiece model(s)."""
+    from seqattn.export import export as export_model
+
+    export_model(checkpoint, to, output)
+    log(f"{checkpoint} exported to {output} ({to})")
 
 
 @app.command()

@@ -24,14 +24,18 @@ def multi30k() -> Path:
     return MULTI30K
 
 
-@pytest.fixture
-def small_corpus(tmp_path: Path, multi30k: Path) -> Path:
+def write_small_corpus(folder: Path, multi30k: Path) -> Path:
     """The first lines of Multi30k En-De as a corpus folder: train 400, val 30, test 20 pairs."""
     for split, n in (("train", 400), ("val", 30), ("test_2016_flickr", 20)):
         for lang in ("en", "de"):
             lines = (multi30k / f"{split}.{lang}").read_text(encoding="utf-8").splitlines()[:n]
-            (tmp_path / f"{split}.{lang}").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return tmp_path
+            (folder / f"{split}.{lang}").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def small_corpus(tmp_path: Path, multi30k: Path) -> Path:
+    return write_small_corpus(tmp_path, multi30k)
 
 
 BABI = data_root(None) / "babi-en-10k"  # where BabiConfig() reads it too
@@ -71,3 +75,25 @@ def tiny_flickr(tmp_path_factory: pytest.TempPathFactory, flickr8k: Path) -> Pat
     (folder / "Flickr8k.token.txt").write_text(
         "\n".join(line for line in lines if line.split("#")[0] in keep) + "\n", encoding="utf-8")
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_rnnsearch(tmp_path_factory: pytest.TempPathFactory, multi30k: Path) -> Path:
+    """best.pt of RNNsearch (16 units) trained 4 steps on the small corpus, shared by the tests that only decode."""
+    from helpers import train_tiny
+
+    corpus = write_small_corpus(tmp_path_factory.mktemp("corpus"), multi30k)
+    return train_tiny("bahdanau2015/rnnsearch.yaml", corpus, tmp_path_factory.mktemp("rnnsearch") / "run",
+                      "model.emb_dim=16", "model.hidden_dim=16", "model.attention_dim=16", "model.readout_dim=16",
+                      "search.max_len_b=3", "search.max_len_a=0.5")
+
+
+@pytest.fixture(scope="session")
+def tiny_transformer(tmp_path_factory: pytest.TempPathFactory, multi30k: Path) -> Path:
+    """best.pt of a 2+2-layer Transformer (d_model 16, 2 heads) trained 4 steps on the small corpus."""
+    from helpers import train_tiny
+
+    corpus = write_small_corpus(tmp_path_factory.mktemp("corpus"), multi30k)
+    return train_tiny("vaswani2017/transformer.yaml", corpus, tmp_path_factory.mktemp("transformer") / "run",
+                      "model.emb_dim=16", "model.hidden_dim=16", "model.heads=2", "model.ffn_dim=32",
+                      "model.encoder_layers=2", "model.decoder_layers=2", "train.precision=fp32")

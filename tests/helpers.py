@@ -1,6 +1,8 @@
 """Checks every model family's tests share: padding invariance, overfitting a tiny batch, random sources."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from torch import Tensor
@@ -69,3 +71,21 @@ def assert_beam_of_one_is_greedy(model: Seq2Seq, src: Tensor, src_mask: Tensor, 
         assert b.log_prob == pytest.approx(g.log_prob, abs=1e-5)
         if g.alpha is not None:
             torch.testing.assert_close(b.alpha, g.alpha)
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def train_tiny(recipe: str, corpus: Path, out: Path, *overrides: str) -> Path:
+    """`seqattn train` of recipes/`recipe` for 4 steps on a small corpus folder, with a 250-piece
+    vocabulary -> the run's best.pt."""
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    args = ["train", str(REPO / "recipes" / recipe), f"out_dir={out}", f"data.root={corpus}", "data.corpus=.",
+            "subword.vocab_size=250", "train.max_steps=4", "train.valid_every=4", "train.batch_tokens=2000",
+            "train.progress=false", "train.max_minutes=0", *overrides]
+    result = CliRunner().invoke(app, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return out / "best.pt"

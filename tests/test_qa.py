@@ -9,9 +9,11 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+import seqattn
 from cli import app
 from seqattn.data.babi import BabiExample, load_babi
 from seqattn.config import load_config
+from seqattn.errors import SeqattnError
 from seqattn.evaluation.qa import accuracy_by_task, support_hit_rate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,6 +51,21 @@ def trained(babi: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
                     "babi.valid_fraction=0.02")
     assert result.exit_code == 0, result.output
     return out / "best.pt"
+
+
+def test_api_answers_story_texts_and_examples(trained: Path) -> None:
+    model = seqattn.load(trained)
+    story = ("1 Mary moved to the bathroom.\n2 John went to the hallway.\n3 Where is Mary?\n"
+             "4 Daniel went back to the hallway.\n5 Where is Daniel?")
+    answers = model.answer([story])
+    examples = model.questions([story])
+    assert len(answers) == len(examples) == 2
+    for example, (best,) in zip(examples, answers):
+        assert best.source == [" ".join(words) for words in example.memory]
+        assert best.alpha.shape == (len(best.target), len(example.memory))
+    assert [best.text for best, in model.answer(examples)] == [best.text for best, in answers]
+    with pytest.raises(SeqattnError, match=r"model memn2n does not translate; use .answer\(\) or `seqattn answer`"):
+        model.translate(["Where is Mary?"])
 
 
 def test_trained_memory_network_answers_splits_files_and_stdin(trained: Path, babi: Path, tmp_path: Path):

@@ -14,7 +14,7 @@
    checkpoint (ct2_convert.py, ct2_decode.py; Transformers only), each in its own process.
    --steps 0 skips 2 and 3.
 4. With --seqattn-checkpoint, converts seqattn's trained Transformer to CTranslate2
-   (ct2_from_seqattn.py) and, when it is pre-norm, to OpenNMT-py (onmt_from_seqattn.py), and
+   (`seqattn export --to ctranslate2`, run by --seqattn) and, when it is pre-norm, to OpenNMT-py (onmt_from_seqattn.py), and
    decodes the same sentences with them: the peers and seqattn then decode one and the same
    model. Every decoder's output is scored with sacreBLEU.
 Prints the machine, the versions and one table (with seqattn's figures when --ours names the JSON
@@ -27,6 +27,7 @@ import json
 import math
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -185,10 +186,15 @@ def decode_onmt(work: Path, model: Path, args: argparse.Namespace, max_len: int,
 
 
 def decode_ct2(work: Path, model: Path, args: argparse.Namespace, max_len: int, tool: str = "ct2") -> list[Row]:
-    """Convert `model` (OpenNMT-py's, or seqattn's for tool "ct2_seqattn") and decode with CTranslate2
-    in float32, and with `--ct2-int8` again with int8 weights (column `tool`_int8)."""
-    converter = "ct2_from_seqattn.py" if tool == "ct2_seqattn" else "ct2_convert.py"
-    run([sys.executable, str(HERE / converter), str(model.resolve()), tool], work, work / f"convert_{tool}.log", args.threads)
+    """Convert `model` (OpenNMT-py's by ct2_convert.py, or seqattn's by `seqattn export` for tool
+    "ct2_seqattn") and decode with CTranslate2 in float32, and with `--ct2-int8` again with int8
+    weights (column `tool`_int8)."""
+    if tool == "ct2_seqattn":
+        shutil.rmtree(work / tool, ignore_errors=True)  # a scratch folder: export writes a new one
+        convert = [str(args.seqattn), "export", "-c", str(model.resolve()), "--to", "ctranslate2", tool]
+    else:
+        convert = [sys.executable, str(HERE / "ct2_convert.py"), str(model.resolve()), tool]
+    run(convert, work, work / f"convert_{tool}.log", args.threads)
     rows = []
     for compute_type in ["float32"] + (["int8"] if args.ct2_int8 else []):
         name = tool if compute_type == "float32" else f"{tool}_{compute_type}"
@@ -271,6 +277,8 @@ def main() -> None:
     parser.add_argument("--seqattn-checkpoint", type=Path,
                         help="seqattn's trained Transformer (best.pt, spm.model and config.yaml beside it): also decoded "
                              "by CTranslate2, and by OpenNMT-py when it is pre-norm.")
+    parser.add_argument("--seqattn", type=Path, default=REPO / ".venv/bin/seqattn",
+                        help="seqattn's command (its venv has the export extra): converts --seqattn-checkpoint to CTranslate2.")
     parser.add_argument("--ct2-int8", action="store_true",
                         help="Also decode with CTranslate2's int8 weights (its fastest CPU compute type).")
     args = parser.parse_args()
