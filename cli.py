@@ -60,20 +60,29 @@ def log(message: str) -> None:
 
 
 def search_options(base, **given):
-    """The recipe's SearchConfig with the options given on the command line (not None) replacing its own."""
+    """The recipe's SearchConfig with the options given on the command line (not None) replacing its own,
+    checked before any decoding."""
     import dataclasses
 
+    from seqattn.search import check_options
+
     cfg = dataclasses.replace(base, **{k: v for k, v in given.items() if v is not None})
-    if not cfg.sampling and cfg.nbest > cfg.beam_size:
-        raise SeqattnError(f"--nbest {cfg.nbest} is larger than --beam-size {cfg.beam_size}")
+    check_options(cfg)
     return cfg
+
+
+def read_input(path: Path) -> list[str]:
+    """The lines of an input file given on the command line; - reads stdin."""
+    from seqattn.data import read_lines
+
+    return sys.stdin.read().splitlines() if str(path) == "-" else read_lines(Path(path))
 
 
 def write_outputs(results: list, text: Callable, nbest: int, output: str) -> None:
     """The best output per input a line, or with nbest > 1 `ID ||| text ||| score` lines, to a file or stdout (-)."""
     lines = [text(hyps[0]) for hyps in results] if nbest == 1 else [
         f"{i} ||| {text(h)} ||| {h.score:.4f}" for i, hyps in enumerate(results) for h in hyps]
-    out = "\n".join(lines) + "\n"
+    out = "".join(line + "\n" for line in lines)
     if output == "-":
         sys.stdout.write(out)
     else:
@@ -144,7 +153,7 @@ def translate(
     import torch
 
     from seqattn.allocator import cache_few_kernels
-    from seqattn.data import load_split, read_lines
+    from seqattn.data import load_split
     from seqattn.evaluation import corpus_scores
     from seqattn.precision import autocast_dtype
     from seqattn.inference import Predictor
@@ -166,7 +175,7 @@ def translate(
             raise SeqattnError(f"--split {split}: choose train, valid or test")
         lines, refs = load_split(cfg.data, getattr(cfg.data, split))
     else:
-        lines = sys.stdin.read().splitlines() if input == "-" else read_lines(Path(input))
+        lines = read_input(Path(input))
     generator = None if seed is None else torch.Generator(dev).manual_seed(seed)
     translator = Predictor(task, model, search_cfg, dev, generator, autocast_dtype(precision, dev, "--precision"))
     src_ids = task.inputs(lines)
@@ -188,14 +197,15 @@ def translate(
         from seqattn.visualisation import save_alignment  # matplotlib only when pictures are asked for
 
         attention_dir.mkdir(parents=True, exist_ok=True)
-        for i, hyps in enumerate(results[: attention_max or None]):
-            best = hyps[0]
+        drawn = [i for i in range(len(results))[: attention_max or None] if src_ids[i]]  # an empty line has none
+        for i in drawn:
+            best = results[i][0]
             if best.alpha is None:
                 raise SeqattnError(f"--attention-dir: model {cfg.model.arch} has no attention to draw")
             src_pieces = task.src_tok.pieces(src_ids[i]) + ["</s>"]
             tgt_pieces = task.tgt_tok.pieces(best.tokens) + (["</s>"] if best.finished else [])
             save_alignment(best.alpha, src_pieces, tgt_pieces, attention_dir / f"{i:05d}")
-        log(f"attention of {min(len(results), attention_max or len(results))} sentences written to {attention_dir}")
+        log(f"attention of {len(drawn)} sentences written to {attention_dir}")
 
 
 @app.command()
@@ -299,7 +309,6 @@ def answer(
     the answers are known."""
     import json
 
-    from seqattn.data import read_lines
     from seqattn.data.babi import babi_task_number, load_babi, parse_babi
     from seqattn.evaluation import format_table
     from seqattn.evaluation.qa import accuracy_by_task, support_hit_rate
@@ -320,7 +329,7 @@ def answer(
     else:
         examples = []
         for path in input or [Path("-")]:
-            lines = sys.stdin.read().splitlines() if str(path) == "-" else read_lines(path)
+            lines = read_input(path)
             examples += parse_babi(lines, str(path), babi_task_number(path), cfg.babi.memory_size, answered=False)
     predictor = Predictor(task, model, search_cfg, dev, amp_dtype=autocast_dtype(precision, dev, "--precision"))
     results = predictor.predict(examples)
