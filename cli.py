@@ -66,12 +66,19 @@ def load_for_decoding(checkpoints: list[Path], device: str, precision: str):
     return Model.from_checkpoints(checkpoints, dev, autocast_dtype(precision, dev, "--precision"))
 
 
+def read_input(path: Path) -> list[str]:
+    """The lines of an input file given on the command line; - reads stdin."""
+    from seqattn.data import read_lines
+
+    return sys.stdin.read().splitlines() if str(path) == "-" else read_lines(Path(path))
+
+
 def write_outputs(results: list, nbest: int, output: str) -> None:
     """The best output per input a line, or with nbest > 1 `ID ||| text ||| score` lines, to a file or
     stdout (-); results are seqattn.api.Prediction lists."""
     lines = [predictions[0].text for predictions in results] if nbest == 1 else [
         f"{i} ||| {p.text} ||| {p.score:.4f}" for i, predictions in enumerate(results) for p in predictions]
-    out = "\n".join(lines) + "\n"
+    out = "".join(line + "\n" for line in lines)
     if output == "-":
         sys.stdout.write(out)
     else:
@@ -140,24 +147,26 @@ def translate(
     """Translate text with beam or greedy search or sampling, with one model or an ensemble;
     detokenised output, optional n-best and heatmaps."""
     from seqattn.allocator import cache_few_kernels
-    from seqattn.data import load_split, read_lines
+    from seqattn.api import search_options
+    from seqattn.data import load_split
     from seqattn.evaluation import corpus_scores
 
     cache_few_kernels()  # search's shapes change at every step: keep few of oneDNN's kernels
     model = load_for_decoding(checkpoint, device, precision)
     cfg = model.cfg
     model.expect("translation")  # before the input is read
+    search = dict(beam_size=beam_size, nbest=nbest, batch_size=batch_size, length_penalty=length_penalty, alpha=alpha,
+                  min_len=min_len, max_len_a=max_len_a, max_len_b=max_len_b, coverage_penalty=coverage_penalty,
+                  no_repeat_ngram=no_repeat_ngram, sampling=sampling, temperature=temperature, top_k=top_k, top_p=top_p)
+    search_options(cfg.search, **search)  # bad options stop before the input is read
     refs = None
     if split is not None:
         if split not in ("train", "valid", "test"):
             raise SeqattnError(f"--split {split}: choose train, valid or test")
         lines, refs = load_split(cfg.data, getattr(cfg.data, split))
     else:
-        lines = sys.stdin.read().splitlines() if input == "-" else read_lines(Path(input))
-    results = model.translate(
-        lines, seed, beam_size=beam_size, nbest=nbest, batch_size=batch_size, length_penalty=length_penalty,
-        alpha=alpha, min_len=min_len, max_len_a=max_len_a, max_len_b=max_len_b, coverage_penalty=coverage_penalty,
-        no_repeat_ngram=no_repeat_ngram, sampling=sampling, temperature=temperature, top_k=top_k, top_p=top_p)
+        lines = read_input(Path(input))
+    results = model.translate(lines, seed, **search)
     write_outputs(results, nbest or cfg.search.nbest, output)
     if refs is not None:
         best = [predictions[0].text for predictions in results]
@@ -167,12 +176,14 @@ def translate(
         from seqattn.visualisation import save_alignment  # matplotlib only when pictures are asked for
 
         attention_dir.mkdir(parents=True, exist_ok=True)
-        for i, predictions in enumerate(results[: attention_max or None]):
-            best = predictions[0]
+        drawn = [i for i in range(len(results))[: attention_max or None]
+                 if results[i][0].source != ["</s>"]]  # an empty line: nothing decoded, nothing to draw
+        for i in drawn:
+            best = results[i][0]
             if best.alpha is None:
                 raise SeqattnError(f"--attention-dir: model {cfg.model.arch} has no attention to draw")
             save_alignment(best.alpha, best.source, best.target, attention_dir / f"{i:05d}")
-        log(f"attention of {min(len(results), attention_max or len(results))} sentences written to {attention_dir}")
+        log(f"attention of {len(drawn)} sentences written to {attention_dir}")
 
 
 @app.command()
@@ -265,7 +276,7 @@ def answer(
     the answers are known."""
     import json
 
-    from seqattn.data import read_lines
+    from seqattn.api import search_options
     from seqattn.data.babi import babi_task_number, load_babi, parse_babi
     from seqattn.evaluation import format_table
     from seqattn.evaluation.qa import accuracy_by_task, support_hit_rate
@@ -273,6 +284,8 @@ def answer(
     model = load_for_decoding([checkpoint], device, precision)
     cfg = model.cfg
     model.expect("qa")  # before the stories are read
+    search = dict(beam_size=beam_size, nbest=nbest, batch_size=batch_size, max_len_b=max_len_b)
+    search_options(cfg.search, **search)
     if split is not None:
         if split not in ("train", "valid", "test"):
             raise SeqattnError(f"--split {split}: choose train, valid or test")
@@ -280,9 +293,9 @@ def answer(
     else:
         examples = []
         for path in input or [Path("-")]:
-            lines = sys.stdin.read().splitlines() if str(path) == "-" else read_lines(path)
+            lines = read_input(path)
             examples += parse_babi(lines, str(path), babi_task_number(path), cfg.babi.memory_size, answered=False)
-    results = model.answer(examples, beam_size=beam_size, nbest=nbest, batch_size=batch_size, max_len_b=max_len_b)
+    results = model.answer(examples, **search)
     write_outputs(results, nbest or cfg.search.nbest, output)
     answered = [i for i, ex in enumerate(examples) if ex.answer]
     hop_batch = batch_size or cfg.search.batch_size

@@ -24,7 +24,7 @@ from seqattn.inference import Predictor
 from seqattn.models import Seq2Seq
 from seqattn.precision import autocast_dtype
 from seqattn.registry import arch
-from seqattn.search import Hypothesis
+from seqattn.search import Hypothesis, check_options
 from seqattn.tasks import Task
 
 SEARCH_OPTIONS = tuple(f.name for f in dataclasses.fields(SearchConfig))
@@ -50,13 +50,12 @@ class Prediction:
 
 
 def search_options(base: SearchConfig, **given: Any) -> SearchConfig:
-    """`base` with the options given (not None) replacing its own."""
+    """`base` with the options given (not None) replacing its own, every option checked."""
     unknown = sorted(set(given) - set(SEARCH_OPTIONS))
     if unknown:
         raise SeqattnError(f"search option {unknown[0]!r} is unknown; choose among {', '.join(SEARCH_OPTIONS)}")
     cfg = dataclasses.replace(base, **{k: v for k, v in given.items() if v is not None})
-    if not cfg.sampling and cfg.nbest > cfg.beam_size:
-        raise SeqattnError(f"--nbest {cfg.nbest} is larger than --beam-size {cfg.beam_size}")
+    check_options(cfg)
     return cfg
 
 

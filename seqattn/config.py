@@ -1,6 +1,8 @@
 """Experiment configuration: dataclasses loaded from YAML recipes, overridable with dotted keys.
 
-Unknown keys and values of the wrong type are errors that name the file (or override) and the key.
+Unknown keys and values of the wrong type are errors that name the file (or override) and the key;
+`validate` then checks the values (architecture, options with a fixed set of values, search and
+training counts) before any work starts.
 """
 from __future__ import annotations
 
@@ -333,7 +335,54 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
             raise SeqattnError(f"{path}{line}: not valid YAML ({getattr(err, 'problem', err)})") from None
     if isinstance(raw, dict) and isinstance(raw.get("data"), str):
         raw["data"] = load_dataset_definition(raw["data"], where)
-    return _build(Config, apply_overrides(raw, overrides or []), where)
+    cfg = _build(Config, apply_overrides(raw, overrides or []), where)
+    try:
+        return validate(cfg)
+    except SeqattnError as err:
+        raise SeqattnError(f"{where}: {err}") from None
+
+
+def one_of(key: str, value: str, choices: tuple[str, ...] | list[str]) -> None:
+    if value not in choices:
+        raise SeqattnError(f"{key}: unknown {value!r}; choose one of {', '.join(choices)}")
+
+
+def validate(cfg: Config) -> Config:
+    """`cfg` if every value that needs no data is valid, else an error naming the key: the architecture
+    (by the registry), the options with a fixed set of values (each checked against the list of the
+    module that uses it), the search options (seqattn.search.check_options) and the training loop's
+    counts. Run on loading (load_config) and by the trainer, so a typo stops `seqattn train` before
+    sentencepiece, the data or the feature cache start. Checks that need the data or a device stay
+    where those are (vocabulary sizes, CUDA, a task's own combinations)."""
+    from seqattn import registry
+    from seqattn.data.subwords import MODEL_TYPES
+    from seqattn.data.vocab import CAPTION_VOCABS
+    from seqattn.models import kvmemnn, luong, memn2n, show_attend_tell, transformer
+    from seqattn.modules.backbones import NAMES
+    from seqattn.modules.backbones.residual_attention import ACTIVATIONS
+    from seqattn.modules.backbones.se import VARIANTS
+    from seqattn.precision import PRECISIONS
+    from seqattn.search import check_options
+    from seqattn.training.optim import OPTIMIZERS, SCHEDULES
+
+    registry.arch(cfg.model.arch)
+    m, t, b = cfg.model, cfg.train, cfg.backbone
+    for key, value, choices in (
+        ("model.score", m.score, luong.SCORES), ("model.alignment", m.alignment, luong.ALIGNMENTS),
+        ("model.norm", m.norm, transformer.NORMS), ("model.attend", m.attend, show_attend_tell.ATTEND),
+        ("model.tying", m.tying, memn2n.TYING), ("model.values", m.values, kvmemnn.VALUES),
+        ("train.optimizer", t.optimizer, OPTIMIZERS), ("train.schedule", t.schedule, SCHEDULES),
+        ("train.precision", t.precision, PRECISIONS), ("subword.model_type", cfg.subword.model_type, MODEL_TYPES),
+        ("captions.vocab", cfg.captions.vocab, CAPTION_VOCABS), ("backbone.name", b.name, NAMES),
+        ("backbone.se_variant", b.se_variant, VARIANTS), ("backbone.mask_activation", b.mask_activation, ACTIVATIONS),
+    ):
+        one_of(key, value, choices)
+    check_options(cfg.search)
+    if t.accumulate < 1:
+        raise SeqattnError(f"train.accumulate: {t.accumulate} is not a number of batches (1 or more)")
+    if t.valid_every < 0:
+        raise SeqattnError(f"train.valid_every: {t.valid_every} is negative; 0 validates at every epoch's end")
+    return cfg
 
 
 def load_dataset_definition(name: str, source: str) -> dict[str, Any]:

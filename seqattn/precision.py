@@ -5,6 +5,8 @@ import torch
 
 from seqattn.errors import SeqattnError
 
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+
 
 def autocast_dtype(precision: str, device: torch.device, option: str = "train.precision") -> torch.dtype | None:
     """The autocast dtype for a precision option (auto, fp32, fp16, bf16), None for full fp32."""
@@ -18,7 +20,7 @@ def autocast_dtype(precision: str, device: torch.device, option: str = "train.pr
         if device.type != "cuda":
             raise SeqattnError(f"{option}=fp16 needs a CUDA device; use bf16 or fp32 on the CPU")
         return torch.float16
-    raise SeqattnError(f"{option}: {precision!r} is not auto, fp32, fp16 or bf16")
+    raise SeqattnError(f"{option}: {precision!r} is not {', '.join(PRECISIONS[:-1])} or {PRECISIONS[-1]}")
 
 
 def autocast(device: torch.device, dtype: torch.dtype | None) -> torch.autocast:

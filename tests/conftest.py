@@ -1,7 +1,8 @@
 """Shared fixtures: one torch thread (tiny models step in microseconds; thread hand-offs would
-dominate) and the real data beside the repo."""
+dominate) and the real data beside the repo (every test that needs it goes through `real_data`)."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -17,11 +18,19 @@ def one_thread():
     torch.set_num_threads(1)
 
 
+def real_data(path: Path) -> Path:
+    """`path` under ../shared/data; missing, the test is skipped, except under CI (CI set, as .ci/run
+    runs), where it fails: there the data must be in place."""
+    if not path.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"real data not found at {path}; CI needs ../shared/data beside the repo")
+        pytest.skip(f"real data not found at {path}")
+    return path
+
+
 @pytest.fixture(scope="session")
 def multi30k() -> Path:
-    if not MULTI30K.is_dir():
-        pytest.skip(f"real data not found at {MULTI30K}")
-    return MULTI30K
+    return real_data(MULTI30K)
 
 
 def write_small_corpus(folder: Path, multi30k: Path) -> Path:
@@ -44,9 +53,7 @@ BABI = data_root(None) / "babi-en-10k"  # where BabiConfig() reads it too
 @pytest.fixture(scope="session")
 def babi() -> Path:
     """The shared bAbI tasks 1-20 (10k training questions each; task 3's training file is missing)."""
-    if not BABI.is_dir():
-        pytest.skip(f"real data not found at {BABI}")
-    return BABI
+    return real_data(BABI)
 
 
 FLICKR8K = DEFAULT_DATA_ROOT / "flickr8k-1k"
@@ -55,9 +62,7 @@ FLICKR8K = DEFAULT_DATA_ROOT / "flickr8k-1k"
 @pytest.fixture(scope="session")
 def flickr8k() -> Path:
     """The shared Flickr8k sample: 866 images, Flickr8k.token.txt and the train (753) / dev (113) lists."""
-    if not FLICKR8K.is_dir():
-        pytest.skip(f"real data not found at {FLICKR8K}")
-    return FLICKR8K
+    return real_data(FLICKR8K)
 
 
 @pytest.fixture(scope="session")

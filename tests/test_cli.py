@@ -191,10 +191,109 @@ def test_ensemble_and_search_errors_are_one_line(trained: Path, small_corpus: Pa
         (["--top-k", -1, "--sampling"], "error: search.top_k"),
         (["--beam-size", 2, "--coverage-penalty", -0.5], "error: search.coverage_penalty"),
         (["--no-repeat-ngram", -1], "error: search.no_repeat_ngram"),
+        (["--beam-size", 0], "error: search.beam_size: the beam size must be at least 1, got 0"),
+        (["--beam-size", -2, "--nbest", 1], "error: search.beam_size: the beam size must be at least 1, got -2"),
+        (["--nbest", 0], "error: search.nbest: must be at least 1"),
+        (["--sampling", "--nbest", 0], "error: search.nbest: must be at least 1"),
+        (["--batch-size", 0], "error: search.batch_size: must be at least 1"),
+        (["--length-penalty", "gnm"], "error: search.length_penalty: unknown 'gnm'"),
     ]:
-        result = invoke("translate", "-c", trained, "-i", src, *args)
-        assert result.exit_code == 2 and message in result.stderr, result.output
-        assert "Traceback" not in result.output and len(result.stderr.strip().splitlines()) == 1
+        assert_one_line_error(invoke("translate", "-c", trained, "-i", src, *args), message)
+    missing = tmp_path / "missing.txt"
+    result = invoke("translate", "-c", trained, "-i", missing)
+    assert_one_line_error(result, f"error: {missing}: file not found")
+    assert "data." not in result.stderr
+
+
+def assert_one_line_error(result, message: str) -> None:
+    """Exit status 2 and `message` on stderr, one line, no traceback."""
+    assert result.exit_code == 2 and message in result.stderr, result.output
+    assert "Traceback" not in result.output and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_empty_lines_translate_to_empty_lines(trained: Path, small_corpus: Path, tmp_path: Path) -> None:
+    """An empty input line is not decoded: its output line is empty, and every other line, the n-best
+    ids and the attention files stay where their input is."""
+    first, second = read_lines(small_corpus / "test_2016_flickr.en")[:2]
+    src, alone = tmp_path / "gaps.en", tmp_path / "alone.en"
+    src.write_text(f"{first}\n\n{second}\n\n", encoding="utf-8")
+    alone.write_text(f"{first}\n{second}\n", encoding="utf-8")
+    with_gaps = invoke("translate", "-c", trained, "-i", src, "--beam-size", 2, "--attention-dir", tmp_path / "att")
+    without = invoke("translate", "-c", trained, "-i", alone, "--beam-size", 2)
+    assert with_gaps.exit_code == 0, with_gaps.output
+    lines = with_gaps.stdout.split("\n")
+    assert lines[1] == lines[3] == lines[4] == "" and len(lines) == 5
+    assert [lines[0], lines[2]] == without.stdout.splitlines() and all(without.stdout.splitlines())
+    assert sorted(p.name for p in (tmp_path / "att").iterdir()) == ["00000.json", "00000.png", "00002.json", "00002.png"]
+    nbest = invoke("translate", "-c", trained, "-i", src, "--beam-size", 2, "--nbest", 2)
+    assert nbest.exit_code == 0, nbest.output
+    ids = [line.split(" ||| ")[0] for line in nbest.stdout.splitlines()]
+    assert ids == ["0", "0", "1", "2", "2", "3"]
+    assert nbest.stdout.splitlines()[2].startswith("1 |||  ||| ")
+
+
+def test_translate_reads_stdin_and_splits(trained: Path, small_corpus: Path) -> None:
+    """stdin (-i -, the default) gives what the file gives; --split valid / train translate those splits."""
+    src = small_corpus / "test_2016_flickr.en"
+    from_file = invoke("translate", "-c", trained, "-i", src, "--beam-size", 1)
+    from_stdin = runner.invoke(app, ["translate", "-c", str(trained), "--beam-size", "1"],
+                               input=src.read_text(encoding="utf-8"), catch_exceptions=False)
+    assert from_stdin.exit_code == 0 and from_stdin.stdout == from_file.stdout and len(from_file.stdout.splitlines()) == 20
+    for split, n in (("valid", 30), ("train", 400)):
+        result = invoke("translate", "-c", trained, "--split", split, "--beam-size", 1, "--batch-size", 128)
+        assert result.exit_code == 0, result.output
+        assert len(result.stdout.splitlines()) == n and f"{split}: BLEU = " in result.stderr
+
+
+def test_bf16_decoding_on_the_cpu(trained: Path, small_corpus: Path) -> None:
+    """--precision bf16 decodes under CPU autocast end to end: every line translated."""
+    try:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            torch.ones(2, 2) @ torch.ones(2, 2)
+    except RuntimeError as err:
+        pytest.skip(f"this CPU has no bf16 autocast: {err}")
+    result = invoke("translate", "-c", trained, "-i", small_corpus / "test_2016_flickr.en", "--device", "cpu",
+                    "--precision", "bf16", "--beam-size", 2)
+    assert result.exit_code == 0, result.output
+    assert len(result.stdout.splitlines()) == 20
+
+
+@pytest.mark.parametrize("override, key", [
+    ("search.length_penalty=gnm", "search.length_penalty"), ("search.beam_size=-1", "search.beam_size"),
+    ("model.arch=rnnserch", "model.arch"), ("model.score=dott", "model.score"),
+    ("model.alignment=local", "model.alignment"), ("model.attend=sof", "model.attend"),
+    ("model.tying=adjacant", "model.tying"), ("model.norm=middle", "model.norm"),
+    ("train.optimizer=adamw", "train.optimizer"), ("train.accumulate=0", "train.accumulate"),
+    ("subword.model_type=word", "subword.model_type"), ("search.top_p=0", "search.top_p"),
+])
+def test_a_bad_option_stops_training_before_any_work(override: str, key: str, tmp_path: Path) -> None:
+    """The whole config is checked on loading: nothing is read or written (no sentencepiece, no out_dir)."""
+    out = tmp_path / "run"
+    result = invoke("train", Path(__file__).resolve().parent.parent / "recipes/bahdanau2015/rnnsearch.yaml",
+                    f"out_dir={out}", f"data.root={tmp_path / 'no-data'}", override)
+    assert_one_line_error(result, f"rnnsearch.yaml: {key}: ")
+    assert not out.exists()
+
+
+def test_foreign_files_are_not_checkpoints_and_run_no_code(tmp_path: Path) -> None:
+    """Random bytes and a pickle that would run a command give one line; the command never runs."""
+    marker = tmp_path / "ran"
+
+    class RunsCode:
+        def __reduce__(self):
+            return os.system, (f"touch {marker}",)
+
+    noise, pickled = tmp_path / "noise.pt", tmp_path / "pickled.pt"
+    noise.write_bytes(torch.randint(0, 256, (4096,), generator=torch.Generator().manual_seed(0),
+                                    dtype=torch.uint8).numpy().tobytes())
+    torch.save({"config": RunsCode(), "model": {}}, pickled)
+    for path in (noise, pickled):
+        for command in (["translate", "-c", path, "-i", noise], ["average", "-c", path, "-o", tmp_path / "avg.pt"]):
+            result = invoke(*command)
+            assert_one_line_error(result, f"error: {path}: not a seqattn checkpoint: ")
+            assert "weights_only" not in result.stderr
+    assert "posix.system" in invoke("translate", "-c", pickled).stderr
+    assert not marker.exists()
 
 
 def test_fp16_decoding_needs_a_gpu(trained: Path, small_corpus: Path) -> None:

@@ -390,3 +390,43 @@ def test_pad_and_bos_are_never_emitted(beam_size: int) -> None:
                 SearchConfig(sampling=True, nbest=2, **MAX_LEN)):
         for hyps in search(model, src, src_mask, cfg):
             assert hyps and all(PAD not in h.tokens and BOS not in h.tokens for h in hyps)
+
+
+class IdsTask:
+    """What Predictor asks of a task, for lists of source ids: lengths, padded batches with EOS, text."""
+
+    def input_length(self, item: list[int]) -> int:
+        return len(item)
+
+    def collate_inputs(self, model: Seq2Seq, items: list[list[int]], device: torch.device) -> tuple[Tensor, Tensor]:
+        src = torch.full((len(items), max(map(len, items)) + 1), PAD)
+        for i, ids in enumerate(items):
+            src[i, : len(ids) + 1] = torch.tensor(ids + [EOS])
+        return src, src.ne(PAD)
+
+    def text(self, hyp: Hypothesis) -> str:
+        return " ".join(map(str, hyp.tokens))
+
+
+@pytest.mark.parametrize("beam_size", [1, 3])
+def test_predictor_batches_by_length_and_answers_in_input_order(beam_size: int) -> None:
+    """11 inputs (equal and different lengths, an empty one) in batches of 4 sorted by length: every
+    n-best list comes back at its input's place and equals decoding that input alone."""
+    from seqattn.inference import Predictor
+
+    model = tiny_model("rnnsearch")
+    gen = torch.Generator().manual_seed(1)
+    lengths = [5, 2, 7, 3, 3, 0, 9, 1, 4, 3, 6]
+    items = [torch.randint(EOS + 1, VOCAB, (n,), generator=gen).tolist() for n in lengths]
+    cfg = SearchConfig(beam_size=beam_size, nbest=beam_size, batch_size=4, length_penalty="none", **MAX_LEN)
+    task = IdsTask()
+    results = Predictor(task, model, cfg, torch.device("cpu")).predict(items)
+    assert len(results) == len(items)
+    for item, nbest in zip(items, results):
+        if not item:
+            assert [(h.tokens, h.score) for h in nbest] == [([], 0.0)]
+            continue
+        alone = search(model, *task.collate_inputs(model, [item], torch.device("cpu")), cfg)[0]
+        assert [h.tokens for h in nbest] == [h.tokens for h in alone]
+        assert [h.score for h in nbest] == pytest.approx([h.score for h in alone], abs=1e-5)
+    assert len({tuple(nbest[0].tokens) for nbest in results}) > 3  # the inputs' outputs differ

@@ -82,7 +82,7 @@ def test_foreign_or_missing_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(SeqattnError, match="checkpoint not found"):
         load_checkpoint(tmp_path / "none.pt")
     (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(SeqattnError, match="not a readable seqattn checkpoint"):
+    with pytest.raises(SeqattnError, match="bad.pt: not a seqattn checkpoint: "):
         load_checkpoint(tmp_path / "bad.pt")
 
 
@@ -184,7 +184,9 @@ def test_interrupt_saves_and_resumes_exactly(small_corpus: Path, tmp_path: Path,
     assert cut.train().step == 7
     assert torch.load(tmp_path / "cut" / "last.pt", weights_only=True)["progress"]["step"] == 7
     resumed = Trainer(tiny_config(small_corpus, tmp_path / "cut", "train.max_steps=12"), resume=True, log=quiet)
+    assert resumed.progress.step == 7  # from last.pt, not from scratch
     resumed.train()
+    assert vars(resumed.progress) | {"elapsed": 0} == vars(whole.progress) | {"elapsed": 0}
     for a, b in zip(whole.model.parameters(), resumed.model.parameters()):
         assert torch.equal(a, b)
 
@@ -254,3 +256,33 @@ def test_progress_of_an_old_checkpoint_resumes(small_corpus: Path, tmp_path: Pat
 def test_cosine_schedule_golden() -> None:
     factor = Cosine(total=8)
     assert [factor(s) for s in (0, 4, 8, 9)] == pytest.approx([1.0, 0.5, 0.0, 0.0])
+
+
+def test_max_epochs_and_max_minutes_stop_training(small_corpus: Path, tmp_path: Path) -> None:
+    """max_epochs=1 stops at the end of the first epoch; a budget of 1e-9 minutes (60 ns) after the first update."""
+    messages: list[str] = []
+    trainer = Trainer(tiny_config(small_corpus, tmp_path / "epochs", "train.max_epochs=1", "train.valid_every=0"),
+                      log=messages.append)
+    progress = trainer.train()
+    assert (progress.epoch, progress.batch_in_epoch, progress.step) == (1, 0, trainer.batches_per_epoch)
+    assert "training stopped: reached train.max_epochs=1" in messages[-1]
+    messages.clear()
+    progress = Trainer(tiny_config(small_corpus, tmp_path / "minutes", "train.max_minutes=0.000000001",
+                                   "train.max_steps=50"),
+                       log=messages.append).train()
+    assert progress.step == 1 and "training stopped: reached train.max_minutes=1e-09" in messages[-1]
+
+
+def test_plateau_halves_the_lr_after_plateau_patience_bad_validations(
+    small_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """plateau_patience 2: the LR halves at the third validation in a row without a better BLEU
+    (ReduceLROnPlateau counts more than `patience` bad ones), then again three later."""
+    monkeypatch.setitem(TASKS, "translation", f"{__name__}:ScriptedTask")
+    monkeypatch.setattr(ScriptedTask, "script", [1.0] + [0.5] * 6)
+    trainer = Trainer(tiny_config(small_corpus, tmp_path, "train.valid_every=1", "train.max_steps=7",
+                                  "train.schedule=plateau", "train.plateau_patience=2"), log=quiet)
+    trainer.train()
+    lrs = [json.loads(line)["lr"] for line in (tmp_path / "train.jsonl").read_text().splitlines() if "valid_bleu" in line]
+    lr = trainer.cfg.train.lr
+    assert lrs == pytest.approx([lr, lr, lr, lr / 2, lr / 2, lr / 2, lr / 4])

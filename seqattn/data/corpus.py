@@ -11,10 +11,10 @@ from seqattn.errors import SeqattnError
 
 
 def read_lines(path: Path) -> list[str]:
-    """UTF-8 lines of `path` without their line ends."""
+    """UTF-8 lines of `path` without their line ends (corpora, input files given on the command line)."""
     path = Path(path)
     if not path.is_file():
-        raise SeqattnError(f"{path}: file not found; check data.root / data.corpus or the path you gave")
+        raise SeqattnError(f"{path}: file not found")
     lines = []
     with path.open("rb") as f:
         for number, raw in enumerate(f, start=1):
@@ -28,7 +28,10 @@ def read_lines(path: Path) -> list[str]:
 
 
 def read_parallel(src_path: Path, tgt_path: Path) -> tuple[list[str], list[str]]:
-    """Two line-aligned files -> (sources, targets); they must be non-empty and equally long."""
+    """Two line-aligned files of a corpus -> (sources, targets); they must be non-empty and equally long."""
+    for path in (src_path, tgt_path):
+        if not Path(path).is_file():
+            raise SeqattnError(f"{path}: file not found; check data.root / data.corpus or the path you gave")
     src, tgt = read_lines(src_path), read_lines(tgt_path)
     if len(src) != len(tgt):
         raise SeqattnError(

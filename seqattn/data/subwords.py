@@ -9,6 +9,8 @@ import sentencepiece as spm
 from seqattn.config import SubwordConfig
 from seqattn.errors import SeqattnError
 
+MODEL_TYPES = ("unigram", "bpe")  # subword.model_type
+
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
 
 
@@ -62,8 +64,8 @@ def build_tokenizers(
     src_lines: list[str], tgt_lines: list[str],
 ) -> tuple[Tokenizer, Tokenizer]:
     """Train the subword model(s) on the training text unless they exist, then load them."""
-    if cfg.model_type not in ("unigram", "bpe"):
-        raise SeqattnError(f"subword.model_type: {cfg.model_type!r} is not unigram or bpe")
+    if cfg.model_type not in MODEL_TYPES:
+        raise SeqattnError(f"subword.model_type: {cfg.model_type!r} is not {' or '.join(MODEL_TYPES)}")
     src_path, tgt_path = subword_paths(out_dir, cfg, src, tgt)
     if cfg.joint and not src_path.is_file():
         train_sentencepiece(src_lines + tgt_lines, src_path.with_suffix(""), cfg)

@@ -14,6 +14,7 @@ from seqattn.config import CaptionDataConfig, SubwordConfig
 from seqattn.data.subwords import BOS_ID, EOS_ID, PAD_ID, UNK_ID, Tokenizer, train_sentencepiece
 from seqattn.errors import SeqattnError
 
+CAPTION_VOCABS = ("word", "sentencepiece")  # captions.vocab
 SPECIALS = ("<pad>", "<unk>", "<s>", "</s>")  # ids 0/1/2/3, as in data.subwords
 
 
@@ -90,4 +91,4 @@ def build_caption_vocab(cfg: CaptionDataConfig, out_dir: Path, train_captions: l
         if not path.is_file():
             train_sentencepiece(train_captions, path.with_suffix(""), SubwordConfig(vocab_size=cfg.vocab_size), "captions")
         return Tokenizer(path)
-    raise SeqattnError(f"captions.vocab: {cfg.vocab!r} is not word or sentencepiece")
+    raise SeqattnError(f"captions.vocab: {cfg.vocab!r} is not {' or '.join(CAPTION_VOCABS)}")

@@ -6,12 +6,28 @@ from torch import Tensor
 
 from seqattn.config import SearchConfig
 from seqattn.models.base import Seq2Seq
-from seqattn.search.beam import beam_search
+from seqattn.errors import SeqattnError
+from seqattn.search.beam import beam_search, check_beam
 from seqattn.search.greedy import greedy_search
 from seqattn.search.hypothesis import Hypothesis, coverage_penalty, length_penalty
-from seqattn.search.sampling import sample
+from seqattn.search.sampling import check_sampling, sample
 
-__all__ = ["Hypothesis", "beam_search", "coverage_penalty", "greedy_search", "length_penalty", "sample", "search"]
+__all__ = ["Hypothesis", "beam_search", "check_options", "coverage_penalty", "greedy_search", "length_penalty",
+           "sample", "search"]
+
+
+def check_options(cfg: SearchConfig) -> None:
+    """Every search option, before any decoding (the config's validation and the CLI's options run it);
+    the searches check their own arguments with the same functions."""
+    samples_may_outnumber_the_beam = min(cfg.nbest, cfg.beam_size) if cfg.sampling else cfg.nbest
+    check_beam(cfg.beam_size, samples_may_outnumber_the_beam, cfg.coverage_penalty)
+    check_sampling(cfg.temperature, cfg.top_k, cfg.top_p)
+    length_penalty(1, cfg.length_penalty, cfg.alpha)  # an unknown penalty is an error
+    if cfg.batch_size < 1:
+        raise SeqattnError(f"search.batch_size: must be at least 1, got {cfg.batch_size}")
+    for name in ("alpha", "min_len", "max_len_a", "no_repeat_ngram"):
+        if getattr(cfg, name) < 0:
+            raise SeqattnError(f"search.{name}: must be >= 0 (0 is off), got {getattr(cfg, name)}")
 
 
 def search(

@@ -32,6 +32,20 @@ def ranked_hypothesis(
     return hyp
 
 
+def check_beam(beam_size: int, nbest: int, coverage_penalty: float) -> None:
+    """Beam search's sizes and coverage weight, checked by beam_search and by the config
+    (seqattn.search.check_options)."""
+    if beam_size < 1:
+        raise SeqattnError(f"search.beam_size: the beam size must be at least 1, got {beam_size}")
+    if nbest < 1:
+        raise SeqattnError(f"search.nbest: must be at least 1 hypothesis per input, got {nbest}")
+    if nbest > beam_size:
+        raise SeqattnError(f"search.nbest: {nbest} is larger than search.beam_size {beam_size}; "
+                           "the n-best list comes from the beam (or sample with search.sampling)")
+    if coverage_penalty < 0:
+        raise SeqattnError(f"search.coverage_penalty: beta must be >= 0 (0 is off), got {coverage_penalty}")
+
+
 @torch.no_grad()
 def beam_search(
     model: Seq2Seq, src: Tensor, src_mask: Tensor, beam_size: int = 5, nbest: int = 1,
@@ -43,10 +57,7 @@ def beam_search(
     `coverage_penalty` is beta of cp (0: off; needs a model with attention); `no_repeat_ngram` > 0
     forbids every hypothesis to repeat an n-gram of that size.
     """
-    if not 1 <= nbest <= beam_size:
-        raise SeqattnError(f"search: need 1 <= nbest <= beam_size, got nbest={nbest}, beam_size={beam_size}")
-    if coverage_penalty < 0:
-        raise SeqattnError(f"search.coverage_penalty: beta must be >= 0 (0 is off), got {coverage_penalty}")
+    check_beam(beam_size, nbest, coverage_penalty)
     penalty_of(1, length_penalty, alpha)  # reject an unknown penalty before decoding
     K, B = beam_size, src.size(0)
     device = src.device

@@ -25,6 +25,16 @@ def truncate(logits: Tensor, top_k: int = 0, top_p: float = 1.0) -> Tensor:
     return logits
 
 
+def check_sampling(temperature: float, top_k: int, top_p: float) -> None:
+    """Sampling's options, checked by Sampler and by the config (seqattn.search.check_options)."""
+    if not temperature > 0:
+        raise SeqattnError(f"search.temperature: must be > 0, got {temperature} (for greedy search: no sampling)")
+    if top_k < 0:
+        raise SeqattnError(f"search.top_k: must be 0 (off) or a positive number of tokens, got {top_k}")
+    if not 0 < top_p <= 1:
+        raise SeqattnError(f"search.top_p: must be in (0, 1] (1 is off), got {top_p}")
+
+
 class Sampler:
     """The `decode` strategy y_i ~ softmax(truncate(log p(y | y_<i, x) / temperature)), drawn with
     `generator` (torch's global one when None) for reproducible samples."""
@@ -32,12 +42,7 @@ class Sampler:
     def __init__(
         self, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, generator: torch.Generator | None = None,
     ) -> None:
-        if not temperature > 0:
-            raise SeqattnError(f"search.temperature: must be > 0, got {temperature} (for greedy search: no sampling)")
-        if top_k < 0:
-            raise SeqattnError(f"search.top_k: must be 0 (off) or a positive number of tokens, got {top_k}")
-        if not 0 < top_p <= 1:
-            raise SeqattnError(f"search.top_p: must be in (0, 1] (1 is off), got {top_p}")
+        check_sampling(temperature, top_k, top_p)
         self.temperature, self.top_k, self.top_p, self.generator = temperature, top_k, top_p, generator
 
     def __call__(self, log_probs: Tensor) -> Tensor:

@@ -11,6 +11,7 @@ import torch
 from seqattn.config import config_from_dict
 from seqattn.data.subwords import subword_paths
 from seqattn.errors import SeqattnError
+from seqattn.serialization import checked
 from seqattn.training.checkpoint import load_checkpoint
 
 
@@ -44,13 +45,6 @@ def average_checkpoints(paths: Sequence[Path]) -> dict[str, Any]:
         for name, v in total.items()
     }
     return {"config": first["config"], "model": model, "averaged_from": [str(p) for p in paths]}
-
-
-def checked(ckpt: dict[str, Any], path: Path) -> dict[str, Any]:
-    """`ckpt` if it holds a config and a model, else an error naming `path`."""
-    if not isinstance(ckpt, dict) or not {"config", "model"} <= ckpt.keys():
-        raise SeqattnError(f"{path}: not a seqattn checkpoint (no config and model inside)")
-    return ckpt
 
 
 def copy_subword_models(checkpoint: Path, config: dict[str, Any], out_dir: Path) -> None:

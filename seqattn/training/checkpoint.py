@@ -11,7 +11,7 @@ from seqattn.config import Config, config_from_dict
 from seqattn.errors import SeqattnError
 from seqattn.models import Ensemble, Seq2Seq
 from seqattn.tasks import Task, task_class
-from seqattn.serialization import load_checkpoint, save_checkpoint  # noqa: F401 (save_checkpoint re-exported)
+from seqattn.serialization import checked, load_checkpoint, save_checkpoint  # noqa: F401 (save_checkpoint re-exported)
 
 
 def training_state(cfg: Config, model: torch.nn.Module, optimizer: Any, scheduler: Any, scaler: Any,
@@ -47,7 +47,7 @@ def restore_training(ckpt: dict[str, Any], model: torch.nn.Module, optimizer: An
 def load_model(path: Path, device: str | torch.device = "cpu") -> tuple[Seq2Seq, Config, Task]:
     """A trained model in eval mode with its config and its task's inference side (the vocabularies
     saved beside the checkpoint: task.src_tok, None for a captioning model, and task.tgt_tok)."""
-    ckpt = load_checkpoint(path, device)
+    ckpt = checked(load_checkpoint(path, device), path)
     cfg = config_from_dict(ckpt["config"], source=str(path))
     task = task_class(cfg).from_run(cfg, Path(path).parent)
     model = task.build_model()

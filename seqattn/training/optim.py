@@ -8,6 +8,8 @@ from torch import nn, optim
 from seqattn.config import TrainConfig
 from seqattn.errors import SeqattnError
 
+OPTIMIZERS = ("adam", "sgd")
+SCHEDULES = ("constant", "plateau", "inverse_sqrt", "cosine")
 Scheduler = optim.lr_scheduler.LRScheduler | optim.lr_scheduler.ReduceLROnPlateau
 
 
@@ -18,7 +20,7 @@ def build_optimizer(cfg: TrainConfig, model: nn.Module) -> optim.Optimizer:
     if cfg.optimizer == "sgd":
         return optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
                          weight_decay=cfg.weight_decay)
-    raise SeqattnError(f"train.optimizer: {cfg.optimizer!r} is not adam or sgd")
+    raise SeqattnError(f"train.optimizer: {cfg.optimizer!r} is not {' or '.join(OPTIMIZERS)}")
 
 
 class InverseSqrt:
@@ -62,4 +64,4 @@ def build_scheduler(
             raise SeqattnError("train.schedule=cosine: plans its decay over train.max_epochs; set train.max_epochs "
                                f"to a positive number (got {cfg.max_epochs})")
         return optim.lr_scheduler.LambdaLR(optimizer, Cosine(cfg.max_epochs * updates_per_epoch))
-    raise SeqattnError(f"train.schedule: {cfg.schedule!r} is not constant, plateau, inverse_sqrt or cosine")
+    raise SeqattnError(f"train.schedule: {cfg.schedule!r} is not one of {', '.join(SCHEDULES)}")

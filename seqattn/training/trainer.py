@@ -25,11 +25,11 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from seqattn.allocator import keep_freed_memory
-from seqattn.config import Config, config_from_dict
+from seqattn.config import Config, config_from_dict, validate
 from seqattn.errors import SeqattnError
 from seqattn.precision import autocast, autocast_dtype
 from seqattn.tasks import build_task
-from seqattn.training.checkpoint import load_checkpoint, restore_training, save_checkpoint, training_state
+from seqattn.training.checkpoint import checked, load_checkpoint, restore_training, save_checkpoint, training_state
 from seqattn.training.optim import build_optimizer, build_scheduler
 
 # rank 0 alone trains the subword models and validates while the other ranks wait in a collective
@@ -115,11 +115,7 @@ class Trainer:
     """Trains one model; under torchrun there is one Trainer per process and rank 0 writes every file."""
 
     def __init__(self, cfg: Config, resume: bool = False, log=print) -> None:
-        t = cfg.train
-        if t.accumulate < 1:
-            raise SeqattnError(f"train.accumulate: {t.accumulate} is not a number of batches (1 or more)")
-        if t.valid_every < 0:
-            raise SeqattnError(f"train.valid_every: {t.valid_every} is negative; 0 validates at every epoch's end")
+        t = validate(cfg).train
         self.out = run_folder(cfg, resume)
         device = resolve_device(t.device)
         self.amp_dtype = autocast_dtype(t.precision, device)
@@ -172,7 +168,7 @@ class Trainer:
         """Continue from a checkpoint. Under torchrun every rank loads it, RNG states included: those
         are rank 0's, so after resuming all ranks draw dropout from the same generator state (one
         process, or several without dropout, resume exactly)."""
-        ckpt = load_checkpoint(path, self.device)
+        ckpt = checked(load_checkpoint(path, self.device), path)
         saved = config_from_dict(ckpt["config"], source=str(path))
         if saved.model != self.cfg.model:
             raise SeqattnError(
