@@ -483,5 +483,97 @@ def evaluate_captions(hyp: Path, recipe: Path, split: str) -> None:
     typer.echo(format_table([(name, f"{value:.2f}") for name, value in scores.items()], ["metric", "score (x100)"]))
 
 
+@app.command()
+@user_errors
+def align(
+    checkpoint: Path = typer.Option(..., "--checkpoint", "-c", help="A best.pt or last.pt of a translation model."),
+    src: Path = typer.Option(..., "--src", help="Tokenised source sentences, one a line (words split at whitespace)."),
+    tgt: Optional[Path] = typer.Option(None, "--tgt", help="Tokenised target sentences, line by line with --src."),
+    output: str = typer.Option("-", "--output", "-o", help="Pharaoh links `i-j` (0-based, source word first), one "
+                                                            "sentence a line; - writes stdout."),
+    extract: str = typer.Option("argmax", help="argmax (each target word's most attended source word) or threshold."),
+    threshold: float = typer.Option(0.5, help="With --extract threshold: link where the weight exceeds it."),
+    pieces: str = typer.Option("any", help="Subwords to words: any (words linked when any of their pieces are) or "
+                                           "sum (source pieces' weights summed, target pieces' averaged)."),
+    layer: Optional[str] = typer.Option(None, help="Transformer decoder layer (negative from the last), or auto: "
+                                                   "the one of lowest AER on the first --held-out sentences of --gold. "
+                                                   "Default: the recipe's model.attention_layer."),
+    head: Optional[int] = typer.Option(None, help="Transformer head, -1 their average. Default: model.attention_head."),
+    gold: Optional[Path] = typer.Option(None, help="With --layer auto: gold alignments (talp, 1-based, source first)."),
+    held_out: int = typer.Option(100, help="With --layer auto: how many first sentences of --gold choose the layer."),
+    reverse_checkpoint: Optional[Path] = typer.Option(
+        None, help="A model translating the other way: its links are combined with --symmetrize."),
+    symmetrize: str = typer.Option("grow-diag-final", help="intersection, union or grow-diag-final (Koehn et al. 2003)."),
+    encoding: str = typer.Option("utf-8", help="Encoding of --src, --tgt and --gold (the RWTH files: latin-1)."),
+    own_translations: bool = typer.Option(
+        False, "--own-translations", help="Align the model's own translations of --src (the recipe's search) instead of --tgt."),
+    translations: Optional[Path] = typer.Option(None, help="With --own-translations: where its translations go, "
+                                                           "one a line as the words the links count."),
+    device: str = DEVICE,
+) -> None:
+    """Word alignments from a translation model's attention over given target sentences or its own
+    translations: argmax or threshold links, per layer and head for the Transformer, and the
+    symmetrised links of two models trained in opposite directions."""
+    from seqattn.alignment import (
+        EXTRACT, PIECES, SYMMETRIZE, AlignOptions, attention_links, encode_words, hypothesis_pieces,
+        own_translations as translate_own, symmetrize as combine,
+    )
+    from seqattn.alignment.links import check_choice
+    from seqattn.evaluation.alignment import read_gold, read_lines
+    from seqattn.tasks.translation import TranslationTask
+    from seqattn.training import load_model, resolve_device
+
+    for option, value, choices in (("--extract", extract, EXTRACT), ("--pieces", pieces, PIECES),
+                                   ("--symmetrize", symmetrize, SYMMETRIZE)):
+        check_choice(option, value, choices)
+    if layer not in (None, "auto") and not layer.lstrip("-").isdigit():
+        raise SeqattnError(f"--layer {layer}: give a decoder layer (an integer) or auto")
+    if (layer == "auto") != (gold is not None):
+        raise SeqattnError("--layer auto and --gold: give both (the gold alignments choose the layer) or neither")
+    if own_translations == (tgt is not None):
+        raise SeqattnError("--tgt: give the target sentences, or --own-translations to align the model's translations")
+    if own_translations and translations is None:
+        raise SeqattnError("--translations: give the file the translations go to with --own-translations")
+    dev = resolve_device(device)
+
+    def load(path: Path):
+        model, cfg, task = load_model(path, dev)
+        if not isinstance(task, TranslationTask):
+            raise SeqattnError(f"{path}: model {cfg.model.arch} does not translate; {COMMAND_OF_TASK}")
+        return model, cfg, task
+
+    model, cfg, task = load(checkpoint)
+    reverse = None if reverse_checkpoint is None else load(reverse_checkpoint)
+    src_words = [line.split() for line in read_lines(src, encoding)]
+    sources = [encode_words(task.src_tok, words) for words in src_words]
+    if own_translations:
+        hyps = [hypothesis_pieces(task.tgt_tok, ids) for ids in translate_own(task, model, sources, cfg.search, dev)]
+        targets, tgt_words = [p for p, _ in hyps], [words for _, words in hyps]
+        translations.write_text("".join(" ".join(words) + "\n" for words in tgt_words), encoding="utf-8")
+    else:
+        tgt_words = [line.split() for line in read_lines(tgt, encoding)]
+        if len(tgt_words) != len(src_words):
+            raise SeqattnError(f"{tgt}: {len(tgt_words)} sentences, but {src} has {len(src_words)}; give line-aligned files")
+        targets = [encode_words(task.tgt_tok, words) for words in tgt_words]
+    gold_links = None if gold is None else read_gold(gold, "talp", 1, encoding=encoding)
+    opts = AlignOptions(pieces, extract, threshold, None if layer in (None, "auto") else int(layer), head)
+    links = attention_links(model, cfg.model.arch, sources, targets, opts, cfg.search.batch_size, dev, gold_links,
+                            held_out, log)
+    if reverse is not None:
+        rev_model, rev_cfg, rev_task = reverse
+        rev_gold = None if gold is None else read_gold(gold, "talp", 1, reverse=True, encoding=encoding)
+        backward = attention_links(
+            rev_model, rev_cfg.model.arch, [encode_words(rev_task.src_tok, words) for words in tgt_words],
+            [encode_words(rev_task.tgt_tok, words) for words in src_words], opts, rev_cfg.search.batch_size, dev,
+            rev_gold, held_out, log)
+        links = [combine(forward, {(i, j) for j, i in back}, symmetrize, len(s), len(t))
+                 for forward, back, s, t in zip(links, backward, src_words, tgt_words)]
+    text = "".join(" ".join(f"{i}-{j}" for i, j in sorted(sentence)) + "\n" for sentence in links)
+    if output == "-":
+        sys.stdout.write(text)
+    else:
+        Path(output).write_text(text, encoding="utf-8")
+
+
 if __name__ == "__main__":
     app()
