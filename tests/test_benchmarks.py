@@ -1,10 +1,18 @@
-"""benchmarks/nmt_speed.py runs end to end on a tiny model and reports consistent figures."""
+"""benchmarks/nmt_speed.py runs end to end on a tiny model and reports consistent figures; its decoding
+FLOPs equal a count by hand."""
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from seqattn.config import SearchConfig
+from seqattn.models import Seq2Seq
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,3 +37,57 @@ def test_nmt_speed_reports_training_and_decoding_mfu(small_corpus: Path, tmp_pat
         assert mfu > 0 and abs(figures[f"beam{beam}_mfu"] - mfu) < 1e-9 * mfu
     # beam 5 runs the decoder over five hypotheses a sentence where greedy runs it over one
     assert figures["beam5_mflop_per_sentence"] > 1.5 * figures["beam1_mflop_per_sentence"]
+
+
+class LinearDecoder(Seq2Seq):
+    """y_t = argmax W E y_{t-1} that never ends (EOS is -inf): every step is one [rows, d] x [d, V]
+    matmul, 2 d V FLOPs a row, the only work FlopCounterMode counts."""
+
+    def __init__(self, V: int = 12, d: int = 8) -> None:
+        super().__init__(pad_id=0, bos_id=2, eos_id=3)
+        self.embed, self.out = torch.nn.Embedding(V, d), torch.nn.Linear(d, V, bias=False)
+
+    def encode(self, src, src_mask):
+        return {"rows": src_mask.float()}
+
+    def step(self, y_prev, state):
+        logits = self.out(self.embed(y_prev))
+        logits[:, self.eos_id] = float("-inf")
+        return logits.log_softmax(-1), None, state
+
+    def forward(self, src, src_mask, tgt_in, need_alpha=True):
+        raise NotImplementedError  # decoding only
+
+
+class OneTokenTask:
+    """Each line is one source token; outputs are their token ids as text."""
+
+    def inputs(self, lines):
+        return [[5] for _ in lines]
+
+    def input_length(self, item):
+        return len(item)
+
+    def collate_inputs(self, model, items, device):
+        src = torch.tensor(items, device=device)
+        return src, src.ne(0)
+
+    def text(self, hyp):
+        return " ".join(map(str, hyp.tokens))
+
+
+def test_decoding_flops_equal_a_hand_count():
+    """Greedy search over N sentences of L steps each runs N L matmuls of 2 d V FLOPs: the benchmark's
+    MFLOP per sentence is 2 L d V / 1e6, and its GFLOP/s and MFU follow from it and the timing."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from nmt_speed import decode_speed
+
+    N, L, d, V = 6, 7, 8, 12
+    search = SearchConfig(beam_size=1, max_len_a=0.0, max_len_b=L, batch_size=4)
+    trainer = SimpleNamespace(cfg=SimpleNamespace(search=search), device=torch.device("cpu"), amp_dtype=None)
+    rows = {key: value for key, value, _ in decode_speed(LinearDecoder(V, d), OneTokenTask(), trainer,
+                                                         ["x"] * N, ["y"] * N, peak=1e9)}
+    assert rows["beam1_cut_at_max_len"] == N
+    assert rows["beam1_mflop_per_sentence"] == pytest.approx(2 * L * d * V / 1e6, rel=1e-12)
+    gflop_per_s = rows["beam1_mflop_per_sentence"] * rows["beam1_sentences_per_s"] / 1e3
+    assert rows["beam1_gflop_per_s"] == pytest.approx(gflop_per_s) and rows["beam1_mfu"] == pytest.approx(100 * gflop_per_s)

@@ -359,6 +359,11 @@ def test_nn_baseline_and_caption_evaluation(tiny_flickr: Path, tmp_path: Path) -
     assert result.exit_code == 0, result.output
     for metric in ("BLEU-1", "BLEU-4", "ROUGE-L", "CIDEr"):
         assert metric in result.output
+    coco = tmp_path / "results.json"  # the same captions as a COCO results JSON score the same
+    coco.write_text(json.dumps([{"image_id": Path(r["image"]).stem, "caption": r["caption"]}
+                                for r in map(json.loads, nn.read_text().splitlines())]))
+    from_coco = invoke("evaluate", "--hyp", coco, "--captions", config)
+    assert from_coco.exit_code == 0 and from_coco.stdout == result.stdout, from_coco.output
     rows = nn.read_text().splitlines()
     nn.write_text("\n".join(rows[1:]) + "\n")
     result = invoke("evaluate", "--hyp", nn, "--captions", config)

@@ -12,7 +12,8 @@ def consensus_caption(captions: list[str]) -> str:
     """The caption that agrees most with the others of its image (highest sentence BLEU against them)."""
     if len(captions) == 1:
         return captions[0]
-    return max(captions, key=lambda c: sentence_bleu(c, [o for o in captions if o is not c]).score)
+    scores = [sentence_bleu(c, captions[:i] + captions[i + 1 :]).score for i, c in enumerate(captions)]
+    return captions[scores.index(max(scores))]
 
 
 def nearest_neighbour_captions(train_grids: Tensor, train_captions: list[list[str]], query_grids: Tensor) -> list[str]:
