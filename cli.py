@@ -520,8 +520,8 @@ def align(
     )
     from seqattn.alignment.links import check_choice
     from seqattn.evaluation.alignment import read_gold, read_lines
-    from seqattn.tasks.translation import TranslationTask
-    from seqattn.training import load_model, resolve_device
+    from seqattn.api import Model
+    from seqattn.training import resolve_device
 
     for option, value, choices in (("--extract", extract, EXTRACT), ("--pieces", pieces, PIECES),
                                    ("--symmetrize", symmetrize, SYMMETRIZE)):
@@ -537,10 +537,9 @@ def align(
     dev = resolve_device(device)
 
     def load(path: Path):
-        model, cfg, task = load_model(path, dev)
-        if not isinstance(task, TranslationTask):
-            raise SeqattnError(f"{path}: model {cfg.model.arch} does not translate; {COMMAND_OF_TASK}")
-        return model, cfg, task
+        loaded = Model.from_checkpoints([path], dev, None)
+        loaded.expect("translation")
+        return loaded.model, loaded.cfg, loaded.task
 
     model, cfg, task = load(checkpoint)
     reverse = None if reverse_checkpoint is None else load(reverse_checkpoint)
