@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from helpers import write_small_corpus
 from seqattn.config import DEFAULT_DATA_ROOT, data_root
 
 MULTI30K = DEFAULT_DATA_ROOT / "multi30k"
@@ -26,12 +27,7 @@ def multi30k() -> Path:
 
 @pytest.fixture
 def small_corpus(tmp_path: Path, multi30k: Path) -> Path:
-    """The first lines of Multi30k En-De as a corpus folder: train 400, val 30, test 20 pairs."""
-    for split, n in (("train", 400), ("val", 30), ("test_2016_flickr", 20)):
-        for lang in ("en", "de"):
-            lines = (multi30k / f"{split}.{lang}").read_text(encoding="utf-8").splitlines()[:n]
-            (tmp_path / f"{split}.{lang}").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return tmp_path
+    return write_small_corpus(tmp_path, multi30k)
 
 
 BABI = data_root(None) / "babi-en-10k"  # where BabiConfig() reads it too

@@ -1,5 +1,8 @@
-"""Checks every model family's tests share: padding invariance, overfitting a tiny batch, random sources."""
+"""Checks every model family's tests share: padding invariance, overfitting a tiny batch, random sources;
+and the small Multi30k corpus the command-line tests train on."""
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 import torch
@@ -69,3 +72,12 @@ def assert_beam_of_one_is_greedy(model: Seq2Seq, src: Tensor, src_mask: Tensor, 
         assert b.log_prob == pytest.approx(g.log_prob, abs=1e-5)
         if g.alpha is not None:
             torch.testing.assert_close(b.alpha, g.alpha)
+
+
+def write_small_corpus(folder: Path, multi30k: Path) -> Path:
+    """The first lines of Multi30k En-De as a corpus folder: train 400, val 30, test 20 pairs."""
+    for split, n in (("train", 400), ("val", 30), ("test_2016_flickr", 20)):
+        for lang in ("en", "de"):
+            lines = (multi30k / f"{split}.{lang}").read_text(encoding="utf-8").splitlines()[:n]
+            (folder / f"{split}.{lang}").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return folder
