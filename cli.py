@@ -319,6 +319,35 @@ def answer(
         log(f"attention of {min(len(examples), attention_max or len(examples))} questions written to {attention_dir}")
 
 
+@app.command()
+@user_errors
+def serve(
+    checkpoint: list[Path] = typer.Option(
+        ..., "--checkpoint", "-c", help="A best.pt or last.pt to offer in the page; repeat for several (any task).",
+    ),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0 opens the page to the network)."),
+    port: int = typer.Option(8000, help="Port to listen on."),
+    max_chars: int = typer.Option(1000, help="Longest sentence or story accepted, in characters."),
+    queue: int = typer.Option(4, help="Requests that may wait per model while it decodes; more get 503 busy."),
+    device: str = DEVICE,
+) -> None:
+    """An attention explorer in the browser: translate, caption or answer, n-best lists, attention heatmaps,
+    two models side by side; with the JSON API behind it."""
+    try:
+        import uvicorn
+
+        from seqattn.serve import create_app, load_served
+    except ImportError as err:
+        raise SeqattnError(f"serve needs fastapi and uvicorn ({err}); pip install 'seqattn[serve]'") from None
+    from seqattn.allocator import cache_few_kernels
+    from seqattn.training import resolve_device
+
+    cache_few_kernels()
+    served = load_served(checkpoint, resolve_device(device), queue)
+    log(f"serving {', '.join(served)} at http://{host}:{port}/ (Ctrl-C stops)")
+    uvicorn.run(create_app(served, max_chars), host=host, port=port, log_level="warning")
+
+
 @app.command("nn-baseline")
 @user_errors
 def nn_baseline(

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from helpers import write_small_corpus
 from seqattn.config import DEFAULT_DATA_ROOT, data_root
 
 MULTI30K = DEFAULT_DATA_ROOT / "multi30k"
@@ -31,15 +32,6 @@ def real_data(path: Path) -> Path:
 @pytest.fixture(scope="session")
 def multi30k() -> Path:
     return real_data(MULTI30K)
-
-
-def write_small_corpus(folder: Path, multi30k: Path) -> Path:
-    """The first lines of Multi30k En-De as a corpus folder: train 400, val 30, test 20 pairs."""
-    for split, n in (("train", 400), ("val", 30), ("test_2016_flickr", 20)):
-        for lang in ("en", "de"):
-            lines = (multi30k / f"{split}.{lang}").read_text(encoding="utf-8").splitlines()[:n]
-            (folder / f"{split}.{lang}").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return folder
 
 
 @pytest.fixture

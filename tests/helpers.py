@@ -1,4 +1,5 @@
-"""Checks every model family's tests share: padding invariance, overfitting a tiny batch, random sources."""
+"""Checks every model family's tests share: padding invariance, overfitting a tiny batch, random sources;
+and the small Multi30k corpus the command-line tests train on."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -99,3 +100,12 @@ def train_tiny(recipe: str, corpus: Path, out: Path, *overrides: str) -> Path:
     result = CliRunner().invoke(app, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     return out / "best.pt"
+
+
+def write_small_corpus(folder: Path, multi30k: Path) -> Path:
+    """The first lines of Multi30k En-De as a corpus folder: train 400, val 30, test 20 pairs."""
+    for split, n in (("train", 400), ("val", 30), ("test_2016_flickr", 20)):
+        for lang in ("en", "de"):
+            lines = (multi30k / f"{split}.{lang}").read_text(encoding="utf-8").splitlines()[:n]
+            (folder / f"{split}.{lang}").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return folder
