@@ -52,8 +52,3 @@ def load(target: str | Callable) -> Any:
         return target
     module, _, attribute = target.partition(":")
     return getattr(importlib.import_module(module), attribute)
-
-
-def archs_of(task: str) -> list[str]:
-    """The architectures that learn `task`."""
-    return [name for name, entry in ARCHS.items() if entry.task == task]

@@ -6,7 +6,7 @@ import pytest
 from seqattn.config import ModelConfig, load_config
 from seqattn.errors import SeqattnError
 from seqattn.models import build_model
-from seqattn.registry import ARCHS, TASKS, arch, archs_of, load
+from seqattn.registry import ARCHS, TASKS, arch, load
 from seqattn.tasks import Task, task_class
 
 
@@ -24,6 +24,10 @@ def test_unknown_architecture_names_the_known_ones():
     assert message.startswith("model.arch: unknown architecture 'rnnserch'") and all(a in message for a in ARCHS)
     with pytest.raises(SeqattnError, match="model.arch: unknown"):
         task_class(load_config(None, ["model.arch=nope"]))
+
+
+def archs_of(task: str) -> list[str]:
+    return [name for name, entry in ARCHS.items() if entry.task == task]
 
 
 def test_tasks_of_architectures():

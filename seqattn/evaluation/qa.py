@@ -14,13 +14,18 @@ def answer_text(words: list[str]) -> str:
     return ",".join(words)
 
 
+def is_right(example: BabiExample, answer: str) -> bool:
+    """Exact match of the whole answer: every word, in order."""
+    return answer == answer_text(example.answer)
+
+
 def accuracy_by_task(examples: list[BabiExample], answers: list[str]) -> dict[int, float]:
     """Exact-match accuracy (x100) of `answers` per bAbI task of `examples` (aligned lists): the whole
     answer must match, every word in order."""
     right, total = defaultdict(int), defaultdict(int)
     for ex, answer in zip(examples, answers, strict=True):
         total[ex.task] += 1
-        right[ex.task] += answer == answer_text(ex.answer)
+        right[ex.task] += is_right(ex, answer)
     return {task: 100.0 * right[task] / total[task] for task in sorted(total)}
 
 

@@ -17,7 +17,7 @@ from seqattn.config import Config, SearchConfig
 from seqattn.data.babi import BabiExample, build_babi_vocab, collate_babi, load_babi
 from seqattn.data.batching import Batch, token_batches
 from seqattn.data.vocab import WordVocab
-from seqattn.evaluation.qa import answer_text
+from seqattn.evaluation.qa import answer_text, is_right
 from seqattn.inference import Predictor
 from seqattn.models import Seq2Seq, build_model
 from seqattn.search import Hypothesis
@@ -100,5 +100,5 @@ class QATask(Task):
         """Answers of the valid questions and their exact-match accuracy (x100)."""
         examples = self.valid_data.examples
         answers = [self.text(nbest[0]) for nbest in Predictor(self, model, search, device, amp_dtype=amp_dtype).predict(examples)]
-        right = sum(a == answer_text(ex.answer) for a, ex in zip(answers, examples))
+        right = sum(is_right(ex, a) for a, ex in zip(answers, examples))
         return Validation(answers, 100.0 * right / max(1, len(examples)))
