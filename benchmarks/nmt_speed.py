@@ -6,7 +6,7 @@ Training runs the real `Trainer.update` step; decoding runs `Translator` over th
 sentences. MFU: the FLOPs per target token of the training step (torch's FlopCounterMode over the
 warm-up updates: matmuls, convolutions and attention, forward and backward; torch's fused CPU
 attention kernel is not counted, so the figure is a lower bound) times the timed
-target tokens per second, as a share of the measured peak of a 2048 x 2048 matmul in the training
+target tokens per second, as a share of the measured peak of a square matmul (--peak-n, 2048) in the training
 precision on the same threads. Decoding MFU: the FLOPs of the same search, counted in a second
 untimed pass (the matmuls of the encoder and of every step, the steps' attention included; not the
 encoder's fused attention kernel, beam bookkeeping, softmaxes or norms), over its timed seconds,
@@ -180,6 +180,7 @@ def main(
     warmup: int = typer.Option(3, min=0, help="Untimed training updates before them."),
     sentences: int = typer.Option(200, min=1, help="First test sentences decoded per beam size."),
     checkpoint: Optional[Path] = typer.Option(None, help="Decode with this best.pt / last.pt of the same recipe."),
+    peak_n: int = typer.Option(2048, min=64, help="Size of the square matmul whose FLOP/s is the MFU's peak."),
     json_out: Optional[Path] = JSON_OUT,
 ) -> None:
     """Print the machine, model size, training and decoding throughput and peak memory of a recipe."""
@@ -194,8 +195,8 @@ def main(
         n_params = sum(p.numel() for p in trainer.model.parameters())
         rows = machine(trainer) + [("parameters", n_params, ""), ("model_mb_fp32", 4 * n_params / 1e6, "MB (fp32)")]
         dtype = trainer.amp_dtype or torch.float32
-        peak = matmul_peak(trainer.device, dtype)
-        rows.append(("matmul_peak_gflop_per_s", peak / 1e9, f"GFLOP/s (2048^2 {str(dtype).removeprefix('torch.')} matmul)"))
+        peak = matmul_peak(trainer.device, dtype, peak_n)
+        rows.append(("matmul_peak_gflop_per_s", peak / 1e9, f"GFLOP/s ({peak_n}^2 {str(dtype).removeprefix('torch.')} matmul)"))
         rows += train_speed(trainer, steps, warmup, peak)
         lines, refs = (side[:sentences] for side in load_split(cfg.data, cfg.data.test))
         rows += decode_speed(model, task, trainer, lines, refs, peak)

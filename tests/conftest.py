@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from helpers import write_small_corpus
-from seqattn.config import DEFAULT_DATA_ROOT, data_root
+from seqattn.config import data_root
 
-MULTI30K = DEFAULT_DATA_ROOT / "multi30k"
+MULTI30K = data_root(None) / "multi30k"
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -48,7 +48,7 @@ def babi() -> Path:
     return real_data(BABI)
 
 
-FLICKR8K = DEFAULT_DATA_ROOT / "flickr8k-1k"
+FLICKR8K = data_root(None) / "flickr8k-1k"
 
 
 @pytest.fixture(scope="session")

@@ -14,13 +14,13 @@ from cli import app
 from seqattn.alignment import Pieces, encode_words, hypothesis_pieces, symmetrize, word_links
 from seqattn.alignment.attention import default_choice, forced_attention, pick
 from seqattn.alignment.links import extract, grow_diag_final, word_weights, words_of_pieces
-from seqattn.config import DEFAULT_DATA_ROOT
+from seqattn.config import data_root
 from seqattn.errors import SeqattnError
 from seqattn.search import greedy_search
 from seqattn.training import load_model
 
 ROOT = Path(__file__).resolve().parent.parent
-RWTH = DEFAULT_DATA_ROOT / "alignments" / "de-en-rwth"
+RWTH = data_root(None) / "alignments" / "de-en-rwth"
 runner = CliRunner()
 
 

@@ -8,11 +8,11 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app
-from seqattn.config import DEFAULT_DATA_ROOT
+from seqattn.config import data_root
 from seqattn.errors import SeqattnError
 from seqattn.evaluation.alignment import Gold, alignment_error_rate, read_gold, read_hypothesis
 
-ALIGNMENTS = DEFAULT_DATA_ROOT / "alignments"
+ALIGNMENTS = data_root(None) / "alignments"
 runner = CliRunner()
 
 

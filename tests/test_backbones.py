@@ -14,14 +14,14 @@ from torchvision import models
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
 from conftest import real_data
-from seqattn.config import DEFAULT_DATA_ROOT, BackboneConfig
+from seqattn.config import BackboneConfig, data_root
 from seqattn.errors import SeqattnError
 from seqattn.modules.backbones import NAMES, annotations, build_backbone, build_classifier
 from seqattn.modules.backbones.residual_attention import AttentionModule, MaskActivation, SoftMaskBranch
 from seqattn.modules.backbones.se import VARIANTS, SEBlock, SqueezeExcitation
 
 CFG = BackboneConfig(freeze=False)
-DOG = DEFAULT_DATA_ROOT / "flickr8k-1k" / "images" / "1026685415_0431cbf574.jpg"  # a black retriever with a toy
+DOG = data_root(None) / "flickr8k-1k" / "images" / "1026685415_0431cbf574.jpg"  # a black retriever with a toy
 
 
 def params(model: nn.Module) -> int:

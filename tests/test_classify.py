@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from cli import app
 from conftest import real_data
-from seqattn.config import DEFAULT_DATA_ROOT, BackboneConfig, load_config
+from seqattn.config import BackboneConfig, data_root, load_config
 from seqattn.errors import SeqattnError
 from seqattn.data.cifar import CIFAR10_MEAN, CIFAR10_STD, MARKER, load_cifar10, unpack_archive
 from seqattn.models import classifier
@@ -28,7 +28,7 @@ from seqattn.modules.backbones import Backbone, Classifier
 from seqattn.tasks.classification import ClassificationTask
 from seqattn.training import Trainer, load_model
 
-REAL_ARCHIVE = DEFAULT_DATA_ROOT / "cifar10" / "cifar10-jpg.tar.gz"
+REAL_ARCHIVE = data_root(None) / "cifar10" / "cifar10-jpg.tar.gz"
 REPO = Path(__file__).resolve().parent.parent
 RECIPE = REPO / "recipes" / "hu2018_senet" / "resnet.yaml"
 PER_CLASS = {"train": 8, "test": 3}  # images per class in the tiny archive: 80 training, 30 test

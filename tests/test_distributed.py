@@ -41,7 +41,8 @@ def test_two_processes_equal_one_accumulating_two_batches(small_corpus: Path, tm
     stops at step 3 (mid-epoch) and resumes to step 6 (past the epoch boundary). No clipping, so
     Adam's moments keep the scale of the gradients."""
     options = ("model.dropout=0.0", "train.clip_norm=0", "train.batch_tokens=2800", "train.max_steps=6",
-               "train.valid_every=3", "train.valid_max_sentences=4", "train.log_every=1", "train.threads=1")
+               "train.valid_every=3", "train.valid_max_sentences=4", "train.log_every=1", "train.threads=1",
+               "train.device=cpu")
     one = Trainer(tiny_config(small_corpus, tmp_path / "one", *options, "train.accumulate=2"), log=quiet)
     one.train()
     recipe = tmp_path / "ddp.yaml"

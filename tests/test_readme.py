@@ -33,7 +33,7 @@ def test_add_your_own_model_example_trains_and_decodes(small_corpus: Path, tmp_p
     trainer = Trainer(cfg, log=lambda *_: None)
     trainer.train()
     assert isinstance(trainer.model, namespace["DotGRU"])
-    batch = trainer.valid_data.batch(list(range(4)), trainer.tgt_tok)
+    batch = trainer.valid_data.batch(list(range(4)), trainer.tgt_tok).to(trainer.device)
     model = trainer.model.eval()
     greedy = greedy_search(model, batch.src, batch.src_mask, max_len_a=1.0, max_len_b=3)
     [beam] = zip(*beam_search(model, batch.src, batch.src_mask, beam_size=1, length_penalty="none",
@@ -41,6 +41,6 @@ def test_add_your_own_model_example_trains_and_decodes(small_corpus: Path, tmp_p
     assert [g.tokens for g in greedy] == [b.tokens for b in beam]
     for hyp, n in zip(greedy, batch.src_mask.sum(-1).tolist()):
         assert hyp.alpha.shape == (len(hyp.tokens) + hyp.finished, n)
-        torch.testing.assert_close(hyp.alpha.sum(-1), torch.ones(hyp.alpha.size(0)))
+        torch.testing.assert_close(hyp.alpha.sum(-1).cpu(), torch.ones(hyp.alpha.size(0)))
     losses = [r["train_loss"] for r in map(json.loads, (tmp_path / "train.jsonl").read_text().splitlines()) if "train_loss" in r]
     assert trainer.progress.step == 30 and losses[-1] < 0.8 * losses[0]

@@ -96,7 +96,8 @@ def test_translation_and_attention_equal_the_command_line(client, sentences: lis
     assert [f"0 ||| {h['text']} ||| {h['score']:.4f}" for h in hyps] == cli_output["nbest"][:BEAM]
     best, written = hyps[0], cli_output["attention"]
     assert (best["source"], best["target"]) == (written["source"], written["target"])
-    assert np.allclose(best["alpha"], written["alpha"], atol=1e-6)  # alone, not batched with 19 others
+    # decoded alone, not batched with 19 others: equal on a CPU, to fp16's precision under a GPU's autocast
+    assert np.allclose(best["alpha"], written["alpha"], atol=2e-3 if torch.cuda.is_available() else 1e-6)
 
 
 def test_word_level_attention_rows_sum_to_one(client, sentences: list[str]) -> None:

@@ -130,13 +130,13 @@ def test_bad_precision_and_device_are_named(small_corpus: Path, tmp_path: Path) 
 def test_accumulated_update_is_one_step_on_both_batches(small_corpus: Path, tmp_path: Path) -> None:
     """accumulate=2: one optimiser step on the two batches' summed loss over their total target tokens.
     Adam's step hides the gradient's scale, its first moment (1 - beta1) * gradient does not."""
-    options = ("model.dropout=0.0", "train.clip_norm=0")
+    options = ("model.dropout=0.0", "train.clip_norm=0", "train.precision=fp32")  # no fp16 autocast on a GPU
     acc = Trainer(tiny_config(small_corpus, tmp_path, *options, "train.accumulate=2"), log=quiet)
     ref = Trainer(tiny_config(small_corpus, tmp_path, *options), log=quiet)
     t = ref.cfg.train
     pair = acc.train_data.batches(t.batch_tokens, shuffle=True, seed=t.seed)[:2]
     loss, tokens = acc.update(*pair)
-    batches = [ref.train_data.batch(ids, ref.tgt_tok) for ids in pair]
+    batches = [ref.train_data.batch(ids, ref.tgt_tok).to(ref.device) for ids in pair]
     ref.model.train()
     summed = sum(ref.model.loss(ref.model(b.src, b.src_mask, b.tgt_in), b.tgt_out, t.label_smoothing) for b in batches)
     assert tokens == sum(b.ntokens for b in batches) and loss == pytest.approx(summed.item(), rel=1e-6)
@@ -150,7 +150,8 @@ def test_accumulated_update_is_one_step_on_both_batches(small_corpus: Path, tmp_
 def test_accumulated_training_resumes_exactly(small_corpus: Path, tmp_path: Path) -> None:
     """accumulate=2 over 17 batches an epoch, so update 9 takes the last batch alone. Stopped at
     update 4 (mid-epoch) and resumed to 12 (past the epoch boundary): the same weights."""
-    options = ("train.accumulate=2", "train.batch_tokens=1000", "train.valid_every=4")
+    options = ("train.accumulate=2", "train.batch_tokens=1000", "train.valid_every=4",
+               "train.precision=fp32")  # on a GPU fp16's loss scaler would skip updates
     whole = Trainer(tiny_config(small_corpus, tmp_path / "whole", *options, "train.max_steps=12"), log=quiet)
     whole.train()
     assert (whole.progress.epoch, whole.progress.batch_in_epoch) == (1, 6)
