@@ -135,6 +135,7 @@ class TrainConfig:
     precision: str = "auto"  # auto (fp16 AMP on CUDA, fp32 on CPU) | fp32 | fp16 | bf16
     threads: int = 0  # torch CPU threads; 0: torch's default
     progress: bool = True  # progress bar on stderr
+    collective_timeout: float = 300.0  # under torchrun: seconds a training collective waits for the other processes
 
 
 @dataclass
@@ -382,6 +383,8 @@ def validate(cfg: Config) -> Config:
         raise SeqattnError(f"train.accumulate: {t.accumulate} is not a number of batches (1 or more)")
     if t.valid_every < 0:
         raise SeqattnError(f"train.valid_every: {t.valid_every} is negative; 0 validates at every epoch's end")
+    if not t.collective_timeout > 0:
+        raise SeqattnError(f"train.collective_timeout: {t.collective_timeout} is not a number of seconds (above 0)")
     return cfg
 
 

@@ -265,6 +265,7 @@ def test_bf16_decoding_on_the_cpu(trained: Path, small_corpus: Path) -> None:
     ("model.tying=adjacant", "model.tying"), ("model.norm=middle", "model.norm"),
     ("train.optimizer=adamw", "train.optimizer"), ("train.accumulate=0", "train.accumulate"),
     ("subword.model_type=word", "subword.model_type"), ("search.top_p=0", "search.top_p"),
+    ("train.collective_timeout=0", "train.collective_timeout"),
 ])
 def test_a_bad_option_stops_training_before_any_work(override: str, key: str, tmp_path: Path) -> None:
     """The whole config is checked on loading: nothing is read or written (no sentencepiece, no out_dir)."""

@@ -11,6 +11,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 import signal
 import time
 from dataclasses import dataclass
@@ -32,8 +33,9 @@ from seqattn.tasks import build_task
 from seqattn.training.checkpoint import checked, load_checkpoint, restore_training, save_checkpoint, training_state
 from seqattn.training.optim import build_optimizer, build_scheduler
 
-# rank 0 alone trains the subword models and validates while the other ranks wait in a collective
-COLLECTIVE_TIMEOUT = timedelta(hours=1)
+# how long the other ranks wait for rank 0 training the subword models (or caching features),
+# validating and writing checkpoints alone; train.collective_timeout bounds every other wait
+MAIN_ALONE_TIMEOUT = timedelta(hours=1)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -44,12 +46,15 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def start_distributed(device: torch.device) -> tuple[int, int, torch.device]:
-    """(rank, world size, device) of this process. Started by torchrun (WORLD_SIZE > 1), it joins
-    the process group: nccl with cuda:LOCAL_RANK on GPUs, gloo on the CPU."""
+def start_distributed(device: torch.device, collective_timeout: float
+                      ) -> tuple[int, int, torch.device, dist.ProcessGroup | None]:
+    """(rank, world size, device, waiting group) of this process. Started by torchrun (WORLD_SIZE > 1),
+    it joins the process group, nccl with cuda:LOCAL_RANK on GPUs, gloo on the CPU, whose collectives
+    fail after `collective_timeout` seconds without every process, and the waiting group (gloo, with
+    MAIN_ALONE_TIMEOUT), where the other ranks wait for rank 0."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size == 1:
-        return 0, 1, device
+        return 0, 1, device, None
     if device.type == "cuda":
         local_rank, gpus = int(os.environ["LOCAL_RANK"]), torch.cuda.device_count()
         if local_rank >= gpus or device.index not in (None, local_rank):
@@ -59,9 +64,22 @@ def start_distributed(device: torch.device) -> tuple[int, int, torch.device]:
             )
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
-    dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=COLLECTIVE_TIMEOUT,
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo",
+                            timeout=timedelta(seconds=collective_timeout),
                             device_id=device if device.type == "cuda" else None)
-    return dist.get_rank(), world_size, device
+    return dist.get_rank(), world_size, device, dist.new_group(backend="gloo", timeout=MAIN_ALONE_TIMEOUT)
+
+
+def lost_peer(err: RuntimeError) -> bool:
+    """Whether `err` is a collective that failed because another process died or stopped answering:
+    c10d and nccl raise DistError, gloo a RuntimeError from its transport."""
+    return isinstance(err, dist.DistError) or "gloo/transport" in str(err)
+
+
+def first_sentence(err: Exception) -> str:
+    """The first sentence of an error message, without the source location gloo puts before it."""
+    text = re.sub(r"^\[[^\]]*\]:?\s*", "", str(err).strip())
+    return re.split(r"(?<=\w)\.\s|\n", text, maxsplit=1)[0]
 
 
 @dataclass
@@ -119,7 +137,7 @@ class Trainer:
         self.out = run_folder(cfg, resume)
         device = resolve_device(t.device)
         self.amp_dtype = autocast_dtype(t.precision, device)
-        self.rank, self.world_size, self.device = start_distributed(device)
+        self.rank, self.world_size, self.device, self.waiting = start_distributed(device, t.collective_timeout)
         self.main = self.rank == 0
         self.cfg, self.log = cfg, log if self.main else (lambda *_: None)
         if self.main:
@@ -189,21 +207,48 @@ class Trainer:
         return tensor.tolist()
 
     def from_main(self, obj: Any) -> Any:
-        """Rank 0's `obj` on every rank."""
+        """Rank 0's `obj` on every rank, which waits for it."""
         if self.world_size == 1:
             return obj
+        self.wait_for_main()
         box = [obj]
         dist.broadcast_object_list(box, src=0)
         return box[0]
+
+    def wait_for_main(self) -> None:
+        """Every rank waits here for rank 0, which may have worked alone for long: the others for up to
+        MAIN_ALONE_TIMEOUT, rank 0, which comes last, for train.collective_timeout (so that it too
+        notices a process that stopped answering meanwhile). A monitored barrier of the waiting group
+        takes each rank's own timeout."""
+        if self.world_size > 1:
+            mine = timedelta(seconds=self.cfg.train.collective_timeout) if self.main else MAIN_ALONE_TIMEOUT
+            dist.monitored_barrier(self.waiting, timeout=mine)
 
     @contextlib.contextmanager
     def main_first(self) -> Iterator[None]:
         """Rank 0 runs the block (writing files) before the other ranks do (reading them)."""
         if not self.main:
-            dist.barrier()
+            self.wait_for_main()
         yield
-        if self.main and self.world_size > 1:
-            dist.barrier()
+        if self.main:
+            self.wait_for_main()
+
+    @contextlib.contextmanager
+    def reporting_lost_peers(self) -> Iterator[None]:
+        """A collective that failed because another process died or stopped answering -> one
+        SeqattnError saying so and how to go on."""
+        try:
+            yield
+        except RuntimeError as err:
+            if self.world_size == 1 or not lost_peer(err):
+                raise
+            last = self.out / "last.pt"
+            how = f"with --resume to continue from {last}" if last.exists() else "(no checkpoint was written yet)"
+            raise SeqattnError(
+                f"rank {self.rank} lost contact with the other processes after step {self.progress.step} "
+                f"({first_sentence(err)}): one of them died or stopped answering "
+                f"(train.collective_timeout={self.cfg.train.collective_timeout:g}s); start every node again {how}"
+            ) from err
 
     def syncing(self, last: bool) -> contextlib.AbstractContextManager:
         """DDP all-reduces gradients in the backward pass of an update's last batch only."""
@@ -291,7 +336,8 @@ class Trainer:
 
     def validate_and_save(self) -> None:
         """Validate, keep the best checkpoint by the task's metric, write last.pt, and tell the model.
-        Rank 0 validates and writes; every rank takes its metrics, to step the LR and stop alike."""
+        Rank 0 validates and writes while the others wait; every rank takes its metrics, to step the
+        LR and stop alike."""
         p, metric = self.progress, self.metric
         metrics = self.from_main(self.validate() if self.main else None)
         p.metric = metrics[f"valid_{metric.name}"]
@@ -313,6 +359,7 @@ class Trainer:
             if improved:
                 save_checkpoint(state, self.out / "best.pt")
             save_checkpoint(state, self.out / "last.pt")
+        self.wait_for_main()
 
     # ---- the loop -----------------------------------------------------------------------------
     def stop_reason(self) -> str | None:
@@ -331,11 +378,11 @@ class Trainer:
     def train(self) -> Progress:
         """Train until a stop condition. Ctrl-C or SIGTERM stop after the update under way and
         write last.pt, so `--resume` continues exactly from there. Under torchrun the process group
-        is destroyed at the end."""
+        is destroyed at the end; losing another process stops training with a SeqattnError."""
         self.jsonl = (self.out / "train.jsonl").open("a", encoding="utf-8") if self.main else None
         self.tensorboard = self.open_tensorboard() if self.main else None
         try:
-            with caught_signals() as signals:
+            with caught_signals() as signals, self.reporting_lost_peers():
                 reason = self.run(signals)
         finally:
             if self.jsonl is not None:
