@@ -29,6 +29,7 @@ from typing import Any, Iterator, Optional
 
 import torch
 import typer
+from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
 from cli import CONFIG, OVERRIDES, log, user_errors
@@ -103,9 +104,19 @@ def timed_updates(trainer: Trainer, batches: Iterator[list[int]], steps: int) ->
     return tokens, examples, clock(trainer.device) - start
 
 
-def train_speed(trainer: Trainer, steps: int, warmup: int, peak: float) -> list[Row]:
+def profiled_update(trainer: Trainer, ids: list[int], rows: int) -> str:
+    """torch.profiler's table of one training update on batch `ids`: its `rows` costliest ops by self
+    CPU time (calls, total and mean time)."""
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if trainer.device.type == "cuda" else [])
+    with profile(activities=activities) as prof:
+        trainer.update(ids)
+    return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows, max_name_column_width=40)
+
+
+def train_speed(trainer: Trainer, steps: int, warmup: int, peak: float, profile_rows: int = 0) -> list[Row]:
     """Target tokens and sentences per second over `steps` updates after `warmup` untimed ones, whose
-    FLOPs per target token give the achieved FLOP/s and MFU."""
+    FLOPs per target token give the achieved FLOP/s and MFU; with `profile_rows`, one more update
+    profiled, its costliest ops printed."""
     t = trainer.cfg.train
     batches = itertools.cycle(trainer.train_data.batches(t.batch_tokens, shuffle=True, seed=t.seed))
     counter, counted = FlopCounterMode(display=False), 0
@@ -114,6 +125,8 @@ def train_speed(trainer: Trainer, steps: int, warmup: int, peak: float) -> list[
             counted += trainer.update(ids)[1]
     flops_per_token = counter.get_total_flops() / counted
     tokens, sentences, seconds = timed_updates(trainer, batches, steps)
+    if profile_rows:
+        print(profiled_update(trainer, next(batches), profile_rows))
     achieved = flops_per_token * tokens / seconds
     return [("train_batch_tokens", t.batch_tokens, "target tokens per batch, padding included"),
             ("train_steps", steps, f"updates timed after {max(warmup, 1)} warm-up"),
@@ -182,6 +195,8 @@ def main(
     checkpoint: Optional[Path] = typer.Option(None, help="Decode with this best.pt / last.pt of the same recipe."),
     peak_n: int = typer.Option(2048, min=64, help="Size of the square matmul whose FLOP/s is the MFU's peak."),
     json_out: Optional[Path] = JSON_OUT,
+    profile_rows: int = typer.Option(0, "--profile", min=0,
+                                     help="Also profile one more training update and print its N costliest ops."),
 ) -> None:
     """Print the machine, model size, training and decoding throughput and peak memory of a recipe."""
     with recipe(config, overrides, "nmt_speed-") as cfg:
@@ -197,7 +212,7 @@ def main(
         dtype = trainer.amp_dtype or torch.float32
         peak = matmul_peak(trainer.device, dtype, peak_n)
         rows.append(("matmul_peak_gflop_per_s", peak / 1e9, f"GFLOP/s ({peak_n}^2 {str(dtype).removeprefix('torch.')} matmul)"))
-        rows += train_speed(trainer, steps, warmup, peak)
+        rows += train_speed(trainer, steps, warmup, peak, profile_rows)
         lines, refs = (side[:sentences] for side in load_split(cfg.data, cfg.data.test))
         rows += decode_speed(model, task, trainer, lines, refs, peak)
         rows += memory(trainer.device)

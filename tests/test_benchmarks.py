@@ -19,14 +19,17 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_nmt_speed_reports_training_and_decoding_mfu(small_corpus: Path, tmp_path: Path) -> None:
     out = tmp_path / "speed.json"
-    subprocess.run(
+    run = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks/nmt_speed.py"), str(ROOT / "recipes/bahdanau2015/rnnsearch.yaml"),
          f"data.root={small_corpus}", "data.corpus=.", "subword.vocab_size=250", "model.emb_dim=16",
          "model.hidden_dim=16", "model.attention_dim=16", "model.readout_dim=16", "train.batch_tokens=1000",
          "train.threads=1", "search.max_len_a=0.5", "search.max_len_b=3",
-         "--steps", "1", "--warmup", "1", "--sentences", "4", "--json", str(out)],
+         "--steps", "1", "--warmup", "1", "--sentences", "4", "--profile", "5", "--json", str(out)],
         check=True, cwd=ROOT, capture_output=True, text=True,
     )
+    # torch.profiler's table of the profiled update: a row per op, ending with its number of calls
+    ops = [row for row in run.stdout.splitlines() if "%" in row and row.split()[-1].isdigit()]
+    assert len(ops) == 5 and "Self CPU time total" in run.stdout
     figures = json.loads(out.read_text(encoding="utf-8"))
     assert figures["decode_sentences"] == 4 and figures["torch_threads"] == 1
     assert 0 < figures["train_mfu"] < 100

@@ -35,14 +35,22 @@ def assert_near(got: torch.Tensor, want: torch.Tensor, rel: float) -> None:
     assert (got - want).norm() <= rel * want.norm(), f"off by {(got - want).norm() / want.norm():.2e}"
 
 
-def test_resumed_training_equals_uninterrupted(small_corpus: Path, tmp_path: Path) -> None:
-    """Stop at step 10 (inside epoch 1), resume to 25 (past the epoch boundary): same weights."""
-    whole = Trainer(tiny_config(small_corpus, tmp_path / "whole", "train.max_steps=25"), log=quiet)
+TRANSFORMER = ("model.arch=transformer", "model.hidden_dim=16", "model.heads=2", "model.ffn_dim=32",
+               "model.encoder_layers=1", "model.decoder_layers=1", "model.attention_dropout=0.2")
+
+
+@pytest.mark.parametrize("model", [(), TRANSFORMER], ids=["rnnsearch", "transformer"])
+def test_resumed_training_equals_uninterrupted(small_corpus: Path, tmp_path: Path, model: tuple[str, ...]) -> None:
+    """Stop at step 10 (inside epoch 1), resume to 25 (past the epoch boundary): same weights, with
+    dropout everywhere (the Transformer's attention dropout too) and the fused Adam."""
+    whole = Trainer(tiny_config(small_corpus, tmp_path / "whole", "train.max_steps=25", *model), log=quiet)
     whole.train()
-    first = Trainer(tiny_config(small_corpus, tmp_path / "split", "train.max_steps=10"), log=quiet)
+    assert whole.optimizer.defaults["fused"]
+    first = Trainer(tiny_config(small_corpus, tmp_path / "split", "train.max_steps=10", *model), log=quiet)
     first.train()
     assert first.progress.epoch == 0 < whole.progress.epoch
-    resumed = Trainer(tiny_config(small_corpus, tmp_path / "split", "train.max_steps=25"), resume=True, log=quiet)
+    resumed = Trainer(tiny_config(small_corpus, tmp_path / "split", "train.max_steps=25", *model), resume=True,
+                      log=quiet)
     assert resumed.progress.step == 10
     resumed.train()
     assert vars(resumed.progress) | {"elapsed": 0} == vars(whole.progress) | {"elapsed": 0}

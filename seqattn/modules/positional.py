@@ -9,6 +9,8 @@ import math
 import torch
 from torch import Tensor, nn
 
+from seqattn.modules.dropout import Dropout
+
 
 def sinusoidal_encoding(positions: Tensor, d_model: int) -> Tensor:
     """positions [...] (integers) -> PE [..., d_model]: sines at even, cosines at odd dimensions."""
@@ -29,7 +31,7 @@ class PositionalEmbedding(nn.Module):
         nn.init.normal_(self.tokens.weight, std=d_model**-0.5)
         with torch.no_grad():
             self.tokens.weight[pad_id].zero_()
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, tokens: Tensor, start: int = 0) -> Tensor:
         """tokens [B, T] at positions start .. start + T - 1 -> [B, T, d_model]."""

@@ -14,9 +14,12 @@ Scheduler = optim.lr_scheduler.LRScheduler | optim.lr_scheduler.ReduceLROnPlatea
 
 
 def build_optimizer(cfg: TrainConfig, model: nn.Module) -> optim.Optimizer:
-    """Adam (train.betas) or SGD (train.momentum, train.nesterov), with train.weight_decay."""
+    """Adam (train.betas) or SGD (train.momentum, train.nesterov), with train.weight_decay. Adam runs
+    torch's fused kernel, one pass over each parameter (10 ms an update for the Transformer recipe's
+    7.6 M parameters on one AMD EPYC thread, against 26-29 ms for the loop of tensor ops by default
+    and 29-31 ms for the foreach one; `benchmarks/README.md`)."""
     if cfg.optimizer == "adam":
-        return optim.Adam(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+        return optim.Adam(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay, fused=True)
     if cfg.optimizer == "sgd":
         return optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
                          weight_decay=cfg.weight_decay)

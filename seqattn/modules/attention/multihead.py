@@ -7,11 +7,13 @@
 position for a self-attention cache) and returns keys and values split into heads [B, h, S, d_k].
 The weights are computed explicitly when asked (`need_weights`) and for a single query position (a
 search step: there torch's fused CPU kernel is 1.2-2.5x slower than the two matmuls in fp32 and
-4-5x slower in bf16, `benchmarks/README.md`); otherwise the fused `scaled_dot_product_attention`
-kernel runs. A search step's two matmuls run in float32 even under autocast: in bf16 on a CPU each
-new shape (rows x cached positions, new at every step) builds and keeps a oneDNN kernel of about
-1 MiB, which made bf16 beam search peak 600 MiB above fp32, at no gain in speed. alpha is None unless
-asked for.
+4-5x slower in bf16, `benchmarks/README.md`), and in training with attention dropout on a CPU:
+there torch's fused kernel takes no dropout and falls back to the same matmuls, in float32 under
+bf16, with torch's serial Bernoulli draws, where `seqattn.modules.dropout` draws four elements at
+a time. Otherwise the fused `scaled_dot_product_attention` kernel runs. A search step's two
+matmuls run in float32 even under autocast: in bf16 on a CPU each new shape (rows x cached
+positions, new at every step) builds and keeps a oneDNN kernel of about 1 MiB, which made bf16 beam
+search peak 600 MiB above fp32, at no gain in speed. alpha is None unless asked for.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from seqattn.modules.attention.base import Attention
+from seqattn.modules.dropout import dropout
 
 
 class MultiHeadAttention(Attention):
@@ -61,7 +64,7 @@ class MultiHeadAttention(Attention):
         -> heads [B, h, T, d_k], weights [B, h, T, S] (before dropout)."""
         e = self.energies(queries, keys)  # [B, h, T, S]
         weights = (e if m is None else e.masked_fill(~m, float("-inf"))).softmax(dim=-1)
-        return F.dropout(weights, p, self.training) @ values, weights
+        return dropout(weights, p, self.training) @ values, weights
 
     def forward(
         self, query: Tensor, keys: Tensor, values: Tensor, mask: Tensor | None = None, t: Tensor | None = None,
@@ -78,7 +81,7 @@ class MultiHeadAttention(Attention):
         if q.size(1) == 1:  # a search step: float32 matmuls (module docstring)
             with torch.autocast(q.device.type, enabled=False):
                 heads, weights = self.attend(queries.float(), keys.float(), values.float(), m, p)
-        elif need_weights:
+        elif need_weights or (p > 0.0 and q.device.type == "cpu"):  # the fused kernel's dropout: module docstring
             heads, weights = self.attend(queries, keys, values, m, p)
         else:
             heads = F.scaled_dot_product_attention(queries, keys, values, attn_mask=m, dropout_p=p)  # [B, h, T, d_k]

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from seqattn.modules.attention import Attention
+from seqattn.modules.dropout import Dropout
 from seqattn.state import Memory, State
 
 
@@ -42,8 +43,8 @@ class RecurrentDecoder(nn.Module, ABC):
         super().__init__()
         self.attention = attention
         self.embed = nn.Embedding(vocab_size, emb_dim, padding_idx=pad_id)  # E
-        self.dropout = nn.Dropout(dropout)
-        self.embedding_dropout = nn.Dropout(embedding_dropout)
+        self.dropout = Dropout(dropout)
+        self.embedding_dropout = Dropout(embedding_dropout)
 
     def embed_tokens(self, y: Tensor) -> Tensor:
         """E y with embedding dropout, ids y [B] or [B, T] -> [B, (T,) E]: how both `step` and `forward` embed."""

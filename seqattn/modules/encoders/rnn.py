@@ -6,6 +6,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from seqattn.modules.dropout import Dropout
+
 
 CELLS = {"gru": nn.GRU, "lstm": nn.LSTM}
 
@@ -34,7 +36,7 @@ class RNNEncoder(nn.Module):
         super().__init__()
         self.reverse = reverse
         self.embed = nn.Embedding(vocab_size, emb_dim, padding_idx=pad_id)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.rnn = CELLS[cell](
             emb_dim, hidden_dim, num_layers=num_layers, batch_first=True,
             bidirectional=bidirectional, dropout=dropout if num_layers > 1 else 0.0,
