@@ -177,4 +177,4 @@ def test_guided_attention_aligns_better_than_unguided(tmp_path: Path):
         result = runner.invoke(app, ["train", *common, f"out_dir={tmp_path / name}", *extra], catch_exceptions=False)
         assert result.exit_code == 0, result.output
         aer[name] = attention_aer(tmp_path / name / "last.pt", corpus, truth, tmp_path / f"{name}.align")
-    assert aer["guided"] < 20.0 < aer["unguided"], aer
+    assert aer["guided"] + 20.0 < aer["unguided"], aer  # measured: 17-25% guided, 57-70% unguided

@@ -53,11 +53,11 @@ def encode_split(name: str, src_text: list[str], tgt_text: list[str], src_tok: T
     return Split(name, src_text, tgt_text, src_tok.encode(src_text), tgt_tok.encode(tgt_text))
 
 
-def piece_words(split: Split, side: str, tok: Tokenizer, where: str) -> list[list[int]]:
-    """The whitespace-split word of each piece of every sentence of `split` (side "src" or "tgt");
-    `where` names the file in the error of a sentence whose pieces do not group into its words."""
+def piece_words(texts: list[str], ids_of: list[list[int]], tok: Tokenizer, where: str) -> list[list[int]]:
+    """The whitespace-split word of each piece of every sentence (its text and piece ids); `where`
+    names the file in the error of a sentence whose pieces do not group into its words."""
     result = []
-    for n, (text, ids) in enumerate(zip(getattr(split, f"{side}_text"), getattr(split, f"{side}_ids")), start=1):
+    for n, (text, ids) in enumerate(zip(texts, ids_of), start=1):
         words = words_of_pieces(tok.pieces(ids))
         if max(words, default=-1) + 1 != len(text.split()):
             raise SeqattnError(f"{where} line {n}: its pieces form {max(words, default=-1) + 1} words, not the "
@@ -70,8 +70,8 @@ def with_guidance(train: Split, cfg: Config, src_tok: Tokenizer, tgt_tok: Tokeni
     """`train` with the piece links of each pair read from train.guided_alignment (Chen et al. 2016;
     Garg et al. 2019), before any pair is filtered out, so the file's lines stay in step with the pairs."""
     d = cfg.data
-    src = piece_words(train, "src", src_tok, f"{d.train}.{d.src}")
-    tgt = piece_words(train, "tgt", tgt_tok, f"{d.train}.{d.tgt}")
+    src = piece_words(train.src_text, train.src_ids, src_tok, f"{d.train}.{d.src}")
+    tgt = piece_words(train.tgt_text, train.tgt_ids, tgt_tok, f"{d.train}.{d.tgt}")
     return dataclasses.replace(train, links=guided_links(Path(cfg.train.guided_alignment), src, tgt))
 
 
