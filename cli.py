@@ -462,7 +462,8 @@ def evaluate_alignments(
     encoding: str, src: Optional[Path], tgt: Optional[Path],
 ) -> None:
     """AER, precision and recall of `hyp` against the gold alignments (Och & Ney 2003)."""
-    from seqattn.evaluation.alignment import alignment_error_rate, check_lengths, read_gold, read_hypothesis
+    from seqattn.data.alignments import read_hypothesis
+    from seqattn.evaluation.alignment import alignment_error_rate, check_lengths, read_gold
 
     for name, base in (("--gold-base", gold_base), ("--hyp-base", hyp_base)):
         if base not in (0, 1):
@@ -548,7 +549,8 @@ def align(
         own_translations as translate_own, symmetrize as combine,
     )
     from seqattn.alignment.links import check_choice
-    from seqattn.evaluation.alignment import read_gold, read_lines
+    from seqattn.data.alignments import read_lines
+    from seqattn.evaluation.alignment import read_gold
     from seqattn.api import Model
     from seqattn.training import resolve_device
 

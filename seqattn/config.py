@@ -83,8 +83,8 @@ class ModelConfig:
     norm: str = "post"  # post | pre (layer norm after or before each sublayer)
     tie_embeddings: bool = False  # share source, target and output embeddings (joint vocabulary)
     attention_dropout: float = 0.1
-    attention_layer: int = -1  # decoder layer whose cross-attention search returns (-1: last)
-    attention_head: int = -1  # head whose weights search returns (-1: average over heads)
+    attention_layer: int = -1  # decoder layer whose cross-attention search returns and guided alignment trains (-1: last)
+    attention_head: int = -1  # head whose weights search returns and guided alignment trains (-1: average over heads)
     # Xu et al. 2015 (arch: show-attend-tell)
     attend: str = "soft"  # soft (deterministic) | hard (stochastic, REINFORCE)
     gate: bool = True  # gating scalar beta = sigmoid(f_beta(h_{t-1})) on the context
@@ -119,6 +119,8 @@ class TrainConfig:
     weight_decay: float = 0.0
     clip_norm: float = 1.0  # 0 turns clipping off
     label_smoothing: float = 0.1
+    guided_alignment: str | None = None  # Pharaoh file (0-based i-j, source word first), a line per training pair: guided alignment
+    alignment_weight: float = 0.05  # lambda of L = L_nll + lambda L_align (Garg et al. 2019)
     schedule: str = "plateau"  # constant | plateau | inverse_sqrt | cosine (to 0 over max_epochs' updates)
     warmup_steps: int = 4000  # inverse_sqrt only
     plateau_factor: float = 0.5
@@ -385,7 +387,25 @@ def validate(cfg: Config) -> Config:
         raise SeqattnError(f"train.valid_every: {t.valid_every} is negative; 0 validates at every epoch's end")
     if not t.collective_timeout > 0:
         raise SeqattnError(f"train.collective_timeout: {t.collective_timeout} is not a number of seconds (above 0)")
+    if t.guided_alignment is not None:
+        check_guided_alignment(cfg)
     return cfg
+
+
+GUIDED_ARCHS = ("rnnsearch", "luong", "transformer")  # translation models with an attention to guide
+
+
+def check_guided_alignment(cfg: Config) -> None:
+    """train.guided_alignment needs a translation model with attention, a file that exists and a weight >= 0."""
+    t = cfg.train
+    if cfg.model.arch not in GUIDED_ARCHS:
+        raise SeqattnError(f"train.guided_alignment: model.arch {cfg.model.arch} has no attention over a source "
+                           f"sentence to guide; use one of {', '.join(GUIDED_ARCHS)}")
+    if not Path(t.guided_alignment).is_file():
+        raise SeqattnError(f"train.guided_alignment: {t.guided_alignment} not found; give the Pharaoh file of the "
+                           "training pairs' word alignments")
+    if t.alignment_weight < 0:
+        raise SeqattnError(f"train.alignment_weight: {t.alignment_weight} is negative; give lambda >= 0")
 
 
 def load_dataset_definition(name: str, source: str) -> dict[str, Any]:

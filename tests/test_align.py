@@ -13,8 +13,9 @@ from typer.testing import CliRunner
 from cli import app
 from seqattn.alignment import Pieces, encode_words, hypothesis_pieces, symmetrize, word_links
 from seqattn.alignment.attention import default_choice, forced_attention, pick
-from seqattn.alignment.links import extract, grow_diag_final, word_weights, words_of_pieces
+from seqattn.alignment.links import extract, grow_diag_final, word_weights
 from seqattn.config import data_root
+from seqattn.data.subwords import words_of_pieces
 from seqattn.errors import SeqattnError
 from seqattn.search import greedy_search
 from seqattn.training import load_model

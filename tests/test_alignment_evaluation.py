@@ -9,8 +9,9 @@ from typer.testing import CliRunner
 
 from cli import app
 from seqattn.config import data_root
+from seqattn.data.alignments import read_hypothesis
 from seqattn.errors import SeqattnError
-from seqattn.evaluation.alignment import Gold, alignment_error_rate, read_gold, read_hypothesis
+from seqattn.evaluation.alignment import Gold, alignment_error_rate, read_gold
 
 ALIGNMENTS = data_root(None) / "alignments"
 runner = CliRunner()

@@ -79,10 +79,10 @@ def test_hard_attention_baseline_moves_once_per_update_by_its_mean_reward(
     model, seen = trainer.model, []  # per loss: (b, rewards [B])
     loss = model.loss
 
-    def recording_loss(out, tgt_out, label_smoothing):
+    def recording_loss(out, tgt_out, label_smoothing, guide):
         token = out.logits.detach().float().log_softmax(-1).gather(-1, tgt_out.unsqueeze(-1)).squeeze(-1)
         seen.append((model.baseline.item(), token.masked_fill(tgt_out.eq(model.pad_id), 0.0).sum(-1)))
-        return loss(out, tgt_out, label_smoothing)
+        return loss(out, tgt_out, label_smoothing, guide)
 
     monkeypatch.setattr(model, "loss", recording_loss)
     group = trainer.train_data.batches(trainer.cfg.train.batch_tokens, shuffle=False)[:2]

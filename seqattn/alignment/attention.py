@@ -7,7 +7,7 @@ Words: the source and given target sentences are tokenised text, whitespace-spli
 encoded with the model's sentencepiece model word by word, so a piece belongs to exactly one
 of these words by construction (sentencepiece splits at whitespace before segmenting, so the pieces
 are those of the whole sentence; a word with no pieces gets no link). A translation of the model's
-own (`own_translations`) keeps the search's pieces; there '▁' begins a word (links.words_of_pieces).
+own (`own_translations`) keeps the search's pieces; there '▁' begins a word (data.subwords.words_of_pieces).
 
 Attention: for every Transformer decoder layer and head, recorded in one forced pass by hooks on
 the cross-attentions (the weights softmax(Q K^T / sqrt(d_k)) recomputed from the queries and keys
@@ -23,12 +23,13 @@ from typing import Callable, Iterator
 import torch
 from torch import Tensor
 
-from seqattn.alignment.links import WORD_START, word_links, words_of_pieces
+from seqattn.alignment.links import word_links
 from seqattn.config import SearchConfig
+from seqattn.data.alignments import Link
 from seqattn.data.batching import collate
-from seqattn.data.subwords import Tokenizer
+from seqattn.data.subwords import WORD_START, Tokenizer, words_of_pieces
 from seqattn.errors import SeqattnError
-from seqattn.evaluation.alignment import Gold, Link, alignment_error_rate
+from seqattn.evaluation.alignment import Gold, alignment_error_rate
 from seqattn.inference import Predictor
 from seqattn.models import Seq2Seq
 from seqattn.models.transformer import TransformerSeq2Seq

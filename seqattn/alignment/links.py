@@ -15,28 +15,17 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from seqattn.data.alignments import Link
 from seqattn.errors import SeqattnError
-from seqattn.evaluation.alignment import Link
 
 PIECES = ("sum", "any")
 EXTRACT = ("argmax", "threshold")
 SYMMETRIZE = ("intersection", "union", "grow-diag-final")
-WORD_START = "\u2581"  # sentencepiece's meta symbol for the space before a word
 
 
 def check_choice(option: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise SeqattnError(f"{option} {value}: choose one of {', '.join(choices)}")
-
-
-def words_of_pieces(pieces: list[str]) -> list[int]:
-    """The word of each piece: a piece starting with '▁' begins a word; the pieces before the first
-    such piece belong to word 0."""
-    word, words = -1, []
-    for piece in pieces:
-        word += piece.startswith(WORD_START) or word < 0
-        words.append(word)
-    return words
 
 
 def word_weights(alpha: Tensor, src_words: list[int], tgt_words: list[int]) -> Tensor:

@@ -152,7 +152,7 @@ class BabiBatch(Batch):
     def to(self, device: torch.device) -> BabiBatch:
         moved = super().to(device)
         return BabiBatch(moved.src, moved.src_mask, moved.tgt_in, moved.tgt_out, moved.indices, moved.ntokens,
-                         self.support)
+                         support=self.support)
 
 
 def collate_babi(examples: list[BabiExample], indices: list[int], vocab: WordVocab) -> BabiBatch:

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from seqattn.data.alignments import alignment_target
+
 
 def filter_pairs(src: list[list[int]], tgt: list[list[int]], max_len: int, max_ratio: float) -> list[int]:
     """Indices of pairs that are non-empty, at most `max_len` long on both sides and whose
@@ -26,10 +28,12 @@ class Batch:
     tgt_out: Tensor  # [B, T] target ids + EOS
     indices: list[int]  # positions of the sentences in their corpus
     ntokens: int  # target tokens, EOS included
+    alignment: Tensor | None = None  # [B, T, S] guided alignment target per tgt_out token over src (data.alignments)
 
     def to(self, device: torch.device) -> Batch:
         move = lambda t: t.to(device, non_blocking=True)  # noqa: E731
-        return Batch(move(self.src), move(self.src_mask), move(self.tgt_in), move(self.tgt_out), self.indices, self.ntokens)
+        return Batch(move(self.src), move(self.src_mask), move(self.tgt_in), move(self.tgt_out), self.indices,
+                     self.ntokens, None if self.alignment is None else move(self.alignment))
 
 
 def pad(seqs: list[list[int]], pad_id: int) -> Tensor:
@@ -40,13 +44,19 @@ def pad(seqs: list[list[int]], pad_id: int) -> Tensor:
     return out
 
 
-def collate(src: list[list[int]], tgt: list[list[int]], indices: list[int], pad_id: int, bos_id: int, eos_id: int) -> Batch:
+def collate(src: list[list[int]], tgt: list[list[int]], indices: list[int], pad_id: int, bos_id: int, eos_id: int,
+            links: list[list[tuple[int, int]]] | None = None) -> Batch:
+    """Pad a batch; with `links`, the (source piece, target piece) links of each pair, the batch
+    carries their guided alignment target (EOS row and column and padding all zero)."""
     src_t = pad([s + [eos_id] for s in src], pad_id)
+    tgt_out = pad([t + [eos_id] for t in tgt], pad_id)
+    alignment = None if links is None else torch.stack(
+        [alignment_target(pair, src_t.size(1), tgt_out.size(1)) for pair in links])  # [B, T, S]
     return Batch(
         src=src_t, src_mask=src_t.ne(pad_id),
         tgt_in=pad([[bos_id] + t for t in tgt], pad_id),
-        tgt_out=pad([t + [eos_id] for t in tgt], pad_id),
-        indices=indices, ntokens=sum(len(t) + 1 for t in tgt),
+        tgt_out=tgt_out,
+        indices=indices, ntokens=sum(len(t) + 1 for t in tgt), alignment=alignment,
     )
 
 

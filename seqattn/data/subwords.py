@@ -12,6 +12,7 @@ from seqattn.errors import SeqattnError
 MODEL_TYPES = ("unigram", "bpe")  # subword.model_type
 
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
+WORD_START = "\u2581"  # sentencepiece's meta symbol for the space before a word
 
 
 class Tokenizer:
@@ -37,6 +38,16 @@ class Tokenizer:
 
     def pieces(self, ids: list[int]) -> list[str]:
         return [self.sp.id_to_piece(i) for i in ids]
+
+
+def words_of_pieces(pieces: list[str]) -> list[int]:
+    """The word of each piece: a piece starting with '▁' begins a word; the pieces before the first
+    such piece belong to word 0."""
+    word, words = -1, []
+    for piece in pieces:
+        word += piece.startswith(WORD_START) or word < 0
+        words.append(word)
+    return words
 
 
 def subword_paths(out_dir: Path, cfg: SubwordConfig, src: str, tgt: str) -> tuple[Path, Path]:

@@ -12,15 +12,13 @@ hypothesis can be brought to the same direction. Blank lines at the end of a fil
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from seqattn.data.alignments import Link, parse_link, read_lines
 from seqattn.errors import SeqattnError
 
-Link = tuple[int, int]  # (source word, target word), 0-based
 FORMATS = ("talp", "wpt")
-LINK = re.compile(r"^(\d+)([-p?])(\d+)$")
 
 
 @dataclass
@@ -42,32 +40,6 @@ class AlignmentScore:
     def text(self) -> str:
         """As the reference outputs write it: `AER (precision/recall/links)`."""
         return f"AER {self.aer:.1f}% ({self.precision:.1f}%/{self.recall:.1f}%/{self.links})"
-
-
-def read_lines(path: Path, encoding: str) -> list[str]:
-    """The file's lines without the blank ones at its end."""
-    path = Path(path)
-    if not path.is_file():
-        raise SeqattnError(f"{path}: alignment file not found; check the path")
-    try:
-        lines = path.read_text(encoding=encoding).splitlines()
-    except UnicodeDecodeError as err:
-        raise SeqattnError(f"{path}: not valid {encoding} (byte {err.start}); give its --encoding") from None
-    while lines and not lines[-1].strip():
-        lines.pop()
-    return lines
-
-
-def parse_link(token: str, base: int, reverse: bool, where: str, possible_allowed: bool) -> tuple[Link, bool]:
-    """`i-j`, `ipj` or `i?j` -> ((i, j) 0-based, in the asked direction; whether it is possible only)."""
-    found = LINK.match(token)
-    if found is None or (found.group(2) != "-" and not possible_allowed):
-        kinds = "i-j (sure), ipj or i?j (possible)" if possible_allowed else "i-j"
-        raise SeqattnError(f"{where}: link {token!r} is not {kinds}; check the file's format (--alignment-format)")
-    i, j = int(found.group(1)) - base, int(found.group(3)) - base
-    if i < 0 or j < 0:
-        raise SeqattnError(f"{where}: link {token!r} is below index base {base}; give the index base of the file (--gold-base, --hyp-base: 0 or 1)")
-    return ((j, i) if reverse else (i, j)), found.group(2) != "-"
 
 
 def read_gold(path: Path, fmt: str = "talp", base: int = 1, reverse: bool = False, encoding: str = "utf-8") -> list[Gold]:
@@ -100,12 +72,6 @@ def read_gold(path: Path, fmt: str = "talp", base: int = 1, reverse: bool = Fals
         if len(fields) == 3 or fields[3] == "S":
             g.sure.add(link)
     return [by_sentence.get(s, Gold()) for s in range(1, max(by_sentence, default=0) + 1)]
-
-
-def read_hypothesis(path: Path, base: int = 0, reverse: bool = False, encoding: str = "utf-8") -> list[set[Link]]:
-    """Hypothesis alignments in Pharaoh format (`i-j`), one set of links a sentence."""
-    return [{parse_link(token, base, reverse, f"{path} line {n}", possible_allowed=False)[0] for token in line.split()}
-            for n, line in enumerate(read_lines(path, encoding), start=1)]
 
 
 def check_lengths(alignments: list[set[Link]], lengths: list[tuple[int, int]], name: str) -> None:

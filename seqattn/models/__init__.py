@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from seqattn.config import ModelConfig
-from seqattn.models.base import Output, Seq2Seq
+from seqattn.models.base import Guide, Output, Seq2Seq, alignment_loss
 from seqattn.models.ensemble import Ensemble
 from seqattn.registry import arch, load
 from seqattn.state import State, map_state, select_state
 
-__all__ = ["Ensemble", "Output", "Seq2Seq", "State", "build_model", "map_state", "select_state"]
+__all__ = ["Ensemble", "Guide", "Output", "Seq2Seq", "State", "alignment_loss", "build_model", "map_state", "select_state"]
 
 
 def build_model(

@@ -24,6 +24,22 @@ class Output(NamedTuple):
     aux: dict[str, Tensor] = {}  # what else a model's loss needs (hard attention: locations s [B, T], sampled [B])
 
 
+class Guide(NamedTuple):
+    """Guided alignment (Chen et al. 2016; Garg et al. 2019): the target distribution of the attention
+    and its weight lambda in L = L_nll + lambda L_align."""
+
+    target: Tensor  # [B, T, S] per tgt_out token a distribution over the source tokens; all zero: no link
+    weight: float
+
+
+def alignment_loss(alpha: Tensor, target: Tensor) -> Tensor:
+    """Summed cross-entropy between each target token's alignment distribution and its attention,
+    L_align = -sum_t sum_s target_ts log alpha_ts (Garg et al. 2019, sec. 4.2, summed over tokens as
+    the NLL is). alpha, target [B, T, S]. A row without links is zero and gives no gradient; weights
+    that are exactly 0 (masked, outside a local window) count as 1e-9."""
+    return -(target * alpha.float().clamp(min=1e-9).log()).sum()
+
+
 class TrainingHooks:
     """What the trainer calls on any model besides forward and loss (all no-ops by default): per-update
     statistics and what follows validation. Seq2Seq and the image classifier share them."""
@@ -82,10 +98,12 @@ class Seq2Seq(nn.Module, TrainingHooks, ABC):
             label_smoothing=label_smoothing, reduction="sum",
         )
 
-    def loss(self, out: Output, tgt_out: Tensor, label_smoothing: float) -> Tensor:
+    def loss(self, out: Output, tgt_out: Tensor, label_smoothing: float, guide: Guide | None = None) -> Tensor:
         """Summed training loss of `forward`'s output `out` for targets tgt_out [B, T]: `nll`, plus the
-        regulariser of a model that has one (doubly stochastic attention, REINFORCE)."""
-        return self.nll(out.logits, tgt_out, label_smoothing)
+        regulariser of a model that has one (doubly stochastic attention, REINFORCE), plus with `guide`
+        lambda times the alignment loss of out.alpha (run forward with need_alpha=True)."""
+        nll = self.nll(out.logits, tgt_out, label_smoothing)
+        return nll if guide is None else nll + guide.weight * alignment_loss(out.alpha, guide.target)
 
     @torch.no_grad()
     def score(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor, tgt_out: Tensor) -> Tensor:

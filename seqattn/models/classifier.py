@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from seqattn.config import BackboneConfig, ModelConfig
-from seqattn.models.base import Output, TrainingHooks
+from seqattn.models.base import Guide, Output, TrainingHooks
 from seqattn.modules.backbones import Classifier, build_backbone
 
 
@@ -22,7 +22,9 @@ class ImageClassifier(Classifier, TrainingHooks):
         """Summed cross-entropy of logits [B, classes] against labels [B]."""
         return F.cross_entropy(logits.float(), labels, label_smoothing=label_smoothing, reduction="sum")
 
-    def loss(self, out: Output, tgt_out: Tensor, label_smoothing: float) -> Tensor:
+    def loss(self, out: Output, tgt_out: Tensor, label_smoothing: float, guide: Guide | None = None) -> Tensor:
+        """Summed cross-entropy; `guide` is always None (no attention to guide: the config refuses
+        train.guided_alignment for a classifier) and is taken for the trainer's one call of every model."""
         return self.nll(out.logits, tgt_out, label_smoothing)
 
 

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from seqattn.config import ModelConfig
 from seqattn.errors import SeqattnError
-from seqattn.models.base import Output, Seq2Seq
+from seqattn.models.base import Guide, Output, Seq2Seq
 from seqattn.state import State
 from seqattn.modules import backbones
 from seqattn.modules.attention import AdditiveAttention
@@ -78,11 +78,12 @@ class ShowAttendTell(Seq2Seq):
         logits, alpha, aux = self.decoder(tgt_in, state, sampled)
         return Output(logits, alpha, {**aux, "sampled": sampled})
 
-    def loss(self, out: Output, tgt_out: Tensor, label_smoothing: float) -> Tensor:
-        """Summed cross-entropy + lambda * doubly stochastic penalty (eq. 14) + for a hard-attention
-        training output the REINFORCE surrogate (eq. 12), all summed over the batch."""
+    def loss(self, out: Output, tgt_out: Tensor, label_smoothing: float, guide: Guide | None = None) -> Tensor:
+        """Summed cross-entropy (with `guide`, plus its alignment loss) + lambda * doubly stochastic
+        penalty (eq. 14) + for a hard-attention training output the REINFORCE surrogate (eq. 12), all
+        summed over the batch."""
         steps = tgt_out.ne(self.pad_id)  # [B, T]
-        total = self.nll(out.logits, tgt_out, label_smoothing)
+        total = super().loss(out, tgt_out, label_smoothing, guide)
         if self.doubly_stochastic > 0:
             total = total + self.doubly_stochastic * doubly_stochastic_penalty(out.alpha.float(), steps).sum()
         if "sampled" in out.aux:

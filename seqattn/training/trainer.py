@@ -28,6 +28,7 @@ from tqdm import tqdm
 from seqattn.allocator import keep_freed_memory
 from seqattn.config import Config, config_from_dict, validate
 from seqattn.errors import SeqattnError
+from seqattn.models import Guide
 from seqattn.precision import autocast, autocast_dtype
 from seqattn.tasks import build_task
 from seqattn.training.checkpoint import checked, load_checkpoint, restore_training, save_checkpoint, training_state
@@ -279,10 +280,11 @@ class Trainer:
         self.model.train()
         total, stats = 0.0, {}
         for i, batch in enumerate(batches):
+            guide = None if batch.alignment is None else Guide(batch.alignment, self.cfg.train.alignment_weight)
             with self.syncing(last=i == passes - 1):
                 with autocast(self.device, self.amp_dtype):
-                    out = self.train_model(batch.src, batch.src_mask, batch.tgt_in, need_alpha=False)
-                loss = self.model.loss(out, batch.tgt_out, self.cfg.train.label_smoothing)
+                    out = self.train_model(batch.src, batch.src_mask, batch.tgt_in, need_alpha=guide is not None)
+                loss = self.model.loss(out, batch.tgt_out, self.cfg.train.label_smoothing, guide)
                 if i >= len(mine):
                     loss = loss * 0
                 total += loss.item()
