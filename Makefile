@@ -6,7 +6,7 @@ SEQATTN := $(BIN)/seqattn
 DEMO   ?= runs/demo
 DEMO_MINUTES ?= 10
 
-.PHONY: install demo test bench clean-demo
+.PHONY: install demo test bench bench-peers clean-demo
 
 install: $(VENV)/.installed
 
@@ -29,6 +29,11 @@ test: install
 
 bench: install
 	$(BIN)/python benchmarks/nmt_speed.py recipes/bahdanau2015/rnnsearch.yaml
+
+# seqattn, OpenNMT-py and CTranslate2 on one pre-norm Transformer (trained here for 15 minutes unless
+# CHECKPOINT=path/best.pt), one table: training and decoding speed, BLEU, MFU, memory (benchmarks/peers).
+bench-peers: install
+	CHECKPOINT='$(CHECKPOINT)' BIN='$(BIN)' bash benchmarks/peers/bench_peers.sh
 
 clean-demo:
 	rm -rf $(DEMO)

@@ -35,7 +35,8 @@ TOP_P = typer.Option(None, help="Nucleus sampling: among the fewest most likely 
 SEED = typer.Option(None, help="Seed of the sampling random generator (default: unseeded).")
 DEVICE = typer.Option("auto", help="auto, cpu, cuda or cuda:N.")
 PRECISION = typer.Option(
-    "fp32", help="fp32, bf16 (autocast, CPU or GPU), fp16 (autocast, GPU) or auto (fp16 on GPU, else fp32).")
+    "fp32", help="fp32, bf16 (autocast, CPU or GPU), fp16 (autocast, GPU), auto (fp16 on GPU, else fp32) "
+                 "or int8 (CPU: int8 weights of the linear and recurrent layers, quantised when loaded).")
 
 
 def user_errors(command: Callable) -> Callable:
@@ -59,11 +60,9 @@ def log(message: str) -> None:
 def load_for_decoding(checkpoints: list[Path], device: str, precision: str):
     """seqattn.api.Model of the checkpoint(s) on --device at --precision."""
     from seqattn.api import Model
-    from seqattn.precision import autocast_dtype
     from seqattn.training import resolve_device
 
-    dev = resolve_device(device)
-    return Model.from_checkpoints(checkpoints, dev, autocast_dtype(precision, dev, "--precision"))
+    return Model.from_checkpoints(checkpoints, resolve_device(device), precision, "--precision")
 
 
 def read_input(path: Path) -> list[str]:
@@ -568,7 +567,7 @@ def align(
     dev = resolve_device(device)
 
     def load(path: Path):
-        loaded = Model.from_checkpoints([path], dev, None)
+        loaded = Model.from_checkpoints([path], dev)
         loaded.expect("translation")
         return loaded.model, loaded.cfg, loaded.task
 

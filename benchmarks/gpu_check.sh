@@ -45,10 +45,10 @@ device, n = torch.device(sys.argv[1]), int(sys.argv[2])
 print(f"cpu {cpu_model()}, torch {torch.__version__}, cuda {torch.version.cuda}, cudnn {torch.backends.cudnn.version()}")
 if device.type == "cuda":
     print(f"gpu {torch.cuda.get_device_name(device)}, {torch.cuda.get_device_properties(device).total_memory / 2**30:.0f} GiB")
-for name, dtype, tf32 in (("fp32", torch.float32, False), ("tf32", torch.float32, True),
-                          ("bf16", torch.bfloat16, False), ("fp16", torch.float16, False)):
+for name, precision, tf32 in (("fp32", "fp32", False), ("tf32", "fp32", True), ("bf16", "bf16", False),
+                              ("fp16", "fp16", False)):
     torch.backends.cuda.matmul.allow_tf32 = tf32
-    print(f"matmul peak {name} {n}^2: {matmul_peak(device, dtype, n) / 1e12:.1f} TFLOP/s")
+    print(f"matmul peak {name} {n}^2: {matmul_peak(device, precision, n) / 1e12:.1f} TFLOP/s")
 torch.backends.cuda.matmul.allow_tf32 = False
 EOF
 } 2>&1 | tee "$LOGS/machine.log"

@@ -2,21 +2,25 @@
 
     python benchmarks/nmt_speed.py recipes/bahdanau2015/rnnsearch.yaml train.threads=1 --steps 30 --json speed.json
 
-Training runs the real `Trainer.update` step; decoding runs `Translator` over the first test
-sentences. MFU: the FLOPs per target token of the training step (torch's FlopCounterMode over the
-warm-up updates: matmuls, convolutions and attention, forward and backward; torch's fused CPU
-attention kernel is not counted, so the figure is a lower bound) times the timed
-target tokens per second, as a share of the measured peak of a square matmul (--peak-n, 2048) in the training
-precision on the same threads. Decoding MFU: the FLOPs of the same search, counted in a second
-untimed pass (the matmuls of the encoder and of every step, the steps' attention included; not the
-encoder's fused attention kernel, beam bookkeeping, softmaxes or norms), over its timed seconds,
-against the same peak. Without --checkpoint the model is untrained, so its decoding figures are not
-representative. The run works in a temporary out_dir unless an `out_dir=...` override is given.
+Training runs the real `Trainer.update` step; decoding runs `Predictor` over the first test
+sentences in each of --decode-precisions (fp32, bf16, int8, ...; default: the training
+precision), its figures under keys that start with the precision (`int8_beam5_sentences_per_s`).
+MFU: the FLOPs per target token of the training step (torch's FlopCounterMode over the warm-up
+updates: matmuls, convolutions and attention, forward and backward; torch's fused CPU attention
+kernel is not counted, so the figure is a lower bound) times the timed target tokens per second,
+as a share of the measured peak of a square matmul (--peak-n, 2048) in the training precision
+on the same threads. Decoding MFU: the FLOPs of the same search, counted in a second untimed pass
+(the matmuls of the encoder and of every step, the steps' attention included, int8 linear layers too; not the
+encoder's fused attention kernel, int8 recurrent layers, beam bookkeeping, softmaxes or norms),
+over its timed seconds, against the peak of the same square product in the decoding precision (int8:
+torch's int8 linear layer, as int8 decoding runs it). Without --checkpoint the model is untrained,
+so its decoding figures are not representative. The run works in a temporary out_dir unless an `out_dir=...` override is given.
 """
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import itertools
 import json
 import os
@@ -29,6 +33,7 @@ from typing import Any, Iterator, Optional
 
 import torch
 import typer
+from torch import nn
 from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -39,6 +44,7 @@ from seqattn.errors import SeqattnError
 from seqattn.evaluation import corpus_bleu
 from seqattn.models import Seq2Seq
 from seqattn.inference import Predictor
+from seqattn.precision import decode_dtype, quantize_int8
 from seqattn.tasks import Task
 from seqattn.training import Trainer, load_model, resolve_device
 
@@ -70,7 +76,7 @@ def cpu_model() -> str:
     return names[0] if names else platform.processor() or "unknown"
 
 
-def machine(trainer: Trainer) -> list[Row]:
+def machine(trainer: Trainer, decode_precisions: list[str]) -> list[Row]:
     dev = trainer.device
     rows = [("cpu", cpu_model(), ""), ("logical_cores", os.cpu_count(), "cores"),
             ("torch_threads", torch.get_num_threads(), "threads"), ("torch", torch.__version__, ""),
@@ -79,19 +85,42 @@ def machine(trainer: Trainer) -> list[Row]:
         rows.append(("gpu", torch.cuda.get_device_name(dev), ""))
     train_dtype = str(trainer.amp_dtype or torch.float32).removeprefix("torch.")
     return rows + [("train_precision", train_dtype, f"(train.precision={trainer.cfg.train.precision})"),
-                   ("decode_precision", train_dtype, "(search autocasts as training does)")]
+                   ("decode_precisions", ",".join(decode_precisions), "(--decode-precisions)")]
 
 
-def matmul_peak(device: torch.device, dtype: torch.dtype, n: int = 2048, repeat: int = 10) -> float:
-    """FLOP/s of an n x n matmul (2 n^3 FLOPs) in `dtype`, the best of `repeat` timings."""
-    a, b = (torch.randn(n, n, device=device).to(dtype) for _ in range(2))
-    a @ b  # warm-up
-    best = float("inf")
-    for _ in range(repeat):
-        start = clock(device)
-        a @ b
-        best = min(best, clock(device) - start)
+def precision_name(dtype: torch.dtype | None) -> str:
+    """The precision option of an autocast dtype (None: fp32)."""
+    return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
+
+
+def matmul_peak(device: torch.device, precision: str, n: int = 2048, repeat: int = 10) -> float:
+    """FLOP/s of an n x n by n x n product (2 n^3 FLOPs) in `precision` (fp32, bf16, fp16: a matmul
+    in that dtype; int8: torch's int8 linear layer of int8 decoding), the best of `repeat` timings."""
+    a = torch.randn(n, n, device=device)
+    if precision == "int8":
+        product = quantize_int8(nn.Sequential(nn.Linear(n, n, bias=False)))
+    else:
+        dtype = decode_dtype(precision, device, "--decode-precisions") or torch.float32
+        a, b = a.to(dtype), torch.randn(n, n, device=device).to(dtype)
+        product = functools.partial(torch.matmul, other=b)  # a @ b
+    with torch.no_grad():
+        product(a)  # warm-up
+        best = float("inf")
+        for _ in range(repeat):
+            start = clock(device)
+            product(a)
+            best = min(best, clock(device) - start)
     return 2 * n**3 / best
+
+
+def int8_linear_flops(x_shape: torch.Size, packed: Any, *args: Any, **kwargs: Any) -> int:
+    """FLOPs of torch's int8 linear layer (quantized::linear_dynamic) for FlopCounterMode: 2 per
+    multiply-add of x [..., in] by the packed int8 weight [out, in]."""
+    out_features, in_features = packed.unpack()[0].shape
+    return 2 * x_shape[:-1].numel() * in_features * out_features
+
+
+INT8_FLOPS = {torch.ops.quantized.linear_dynamic: int8_linear_flops}
 
 
 def timed_updates(trainer: Trainer, batches: Iterator[list[int]], steps: int) -> tuple[int, int, float]:
@@ -140,32 +169,34 @@ def train_speed(trainer: Trainer, steps: int, warmup: int, peak: float, profile_
 
 def decode_speed(
     model: Seq2Seq, task: Task, trainer: Trainer, lines: list[str], refs: list[str],
-    peak: float,
+    peak: float, precision: str = "fp32",
 ) -> list[Row]:
-    """Sentences and output tokens (EOS included) per second for greedy and beam-5 search in the
-    training precision (train.precision), their FLOPs and MFU, and the sacreBLEU of their output
-    against `refs`."""
+    """Sentences and output tokens (EOS included) per second for greedy and beam-5 search in
+    `precision` (fp32, bf16, fp16 under autocast; int8: `model` already quantised), their FLOPs and
+    MFU, and the sacreBLEU of their output against `refs`; keys start with the precision."""
     src_ids, search = task.inputs(lines), trainer.cfg.search
-    rows = [("decode_sentences", len(lines), "test sentences"), ("decode_batch_size", search.batch_size, "sentences")]
+    amp_dtype = decode_dtype(precision, trainer.device, "--decode-precisions")
+    rows = []
     for beam in (1, 5):
         beam_cfg = dataclasses.replace(search, beam_size=beam, nbest=1)
-        translator = Predictor(task, model, beam_cfg, trainer.device, amp_dtype=trainer.amp_dtype)
+        translator = Predictor(task, model, beam_cfg, trainer.device, amp_dtype=amp_dtype)
         translator.predict(src_ids[:2])  # warm-up
         start = clock(trainer.device)
         best = [hyps[0] for hyps in translator.predict(src_ids)]
         seconds = clock(trainer.device) - start
-        with FlopCounterMode(display=False) as counter:  # the same search again, untimed
+        with FlopCounterMode(display=False, custom_mapping=INT8_FLOPS) as counter:  # the same search again, untimed
             translator.predict(src_ids)
         flops = counter.get_total_flops()
         tokens = sum(len(h.tokens) + h.finished for h in best)
         bleu = corpus_bleu([task.text(h) for h in best], [refs]).score
-        rows += [(f"beam{beam}_bleu", bleu, f"sacreBLEU of the first {len(best)} test sentences"),
-                 (f"beam{beam}_sentences_per_s", len(best) / seconds, "sentences/s"),
-                 (f"beam{beam}_tgt_tokens_per_s", tokens / seconds, "tokens/s"),
-                 (f"beam{beam}_mflop_per_sentence", flops / len(best) / 1e6, "MFLOP (matmuls and attention)"),
-                 (f"beam{beam}_gflop_per_s", flops / seconds / 1e9, "GFLOP/s"),
-                 (f"beam{beam}_mfu", 100 * flops / seconds / peak, "% of the matmul peak"),
-                 (f"beam{beam}_cut_at_max_len", sum(not h.finished for h in best), f"of {len(best)} sentences")]
+        key = f"{precision}_beam{beam}"
+        rows += [(f"{key}_bleu", bleu, f"sacreBLEU of the first {len(best)} test sentences"),
+                 (f"{key}_sentences_per_s", len(best) / seconds, "sentences/s"),
+                 (f"{key}_tgt_tokens_per_s", tokens / seconds, "tokens/s"),
+                 (f"{key}_mflop_per_sentence", flops / len(best) / 1e6, "MFLOP (matmuls and attention)"),
+                 (f"{key}_gflop_per_s", flops / seconds / 1e9, "GFLOP/s"),
+                 (f"{key}_mfu", 100 * flops / seconds / peak, f"% of the {precision} matmul peak"),
+                 (f"{key}_cut_at_max_len", sum(not h.finished for h in best), f"of {len(best)} sentences")]
     return rows
 
 
@@ -191,7 +222,9 @@ def main(
     overrides: Optional[list[str]] = OVERRIDES,
     steps: int = typer.Option(30, min=1, help="Timed training updates."),
     warmup: int = typer.Option(3, min=0, help="Untimed training updates before them."),
-    sentences: int = typer.Option(200, min=1, help="First test sentences decoded per beam size."),
+    sentences: int = typer.Option(200, min=0, help="First test sentences decoded per beam size (0: no decoding)."),
+    decode_precisions: Optional[str] = typer.Option(
+        None, help="Comma-separated decoding precisions, e.g. fp32,bf16,int8 (int8: CPU). Default: the training precision."),
     checkpoint: Optional[Path] = typer.Option(None, help="Decode with this best.pt / last.pt of the same recipe."),
     peak_n: int = typer.Option(2048, min=64, help="Size of the square matmul whose FLOP/s is the MFU's peak."),
     json_out: Optional[Path] = JSON_OUT,
@@ -208,13 +241,20 @@ def main(
         if checkpoint is None:
             model, task = trainer.model, trainer.task
         n_params = sum(p.numel() for p in trainer.model.parameters())
-        rows = machine(trainer) + [("parameters", n_params, ""), ("model_mb_fp32", 4 * n_params / 1e6, "MB (fp32)")]
-        dtype = trainer.amp_dtype or torch.float32
-        peak = matmul_peak(trainer.device, dtype, peak_n)
-        rows.append(("matmul_peak_gflop_per_s", peak / 1e9, f"GFLOP/s ({peak_n}^2 {str(dtype).removeprefix('torch.')} matmul)"))
-        rows += train_speed(trainer, steps, warmup, peak, profile_rows)
+        train_precision = precision_name(trainer.amp_dtype)
+        precisions = [p.strip() for p in (decode_precisions or train_precision).split(",") if p.strip()] if sentences else []
+        peaks = {p: matmul_peak(trainer.device, p, peak_n) for p in dict.fromkeys([train_precision, *precisions])}
+        rows = machine(trainer, precisions) + [("parameters", n_params, ""), ("model_mb_fp32", 4 * n_params / 1e6, "MB (fp32)")]
+        rows += [(f"{p}_matmul_peak_gflop_per_s", peak / 1e9, f"GFLOP/s ({peak_n}^2 {p} product)") for p, peak in peaks.items()]
+        rows.append(("matmul_peak_gflop_per_s", peaks[train_precision] / 1e9, "GFLOP/s (the training precision's)"))
+        rows += train_speed(trainer, steps, warmup, peaks[train_precision], profile_rows)
         lines, refs = (side[:sentences] for side in load_split(cfg.data, cfg.data.test))
-        rows += decode_speed(model, task, trainer, lines, refs, peak)
+        if precisions:
+            rows += [("decode_sentences", len(lines), "test sentences"),
+                     ("decode_batch_size", cfg.search.batch_size, "sentences")]
+        for precision in precisions:
+            decoder = quantize_int8(model) if precision == "int8" else model
+            rows += decode_speed(decoder, task, trainer, lines, refs, peaks[precision], precision)
         rows += memory(trainer.device)
         rows.append(("checkpoint", str(checkpoint) if checkpoint else None, ""))
         if checkpoint is None:

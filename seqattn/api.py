@@ -22,7 +22,7 @@ from seqattn.config import Config, SearchConfig
 from seqattn.errors import SeqattnError
 from seqattn.inference import Predictor
 from seqattn.models import Seq2Seq
-from seqattn.precision import autocast_dtype
+from seqattn.precision import decode_dtype, quantize_int8
 from seqattn.registry import arch
 from seqattn.search import Hypothesis, check_options
 from seqattn.tasks import Task
@@ -71,11 +71,18 @@ class Model:
         self.name = name  # the (first) checkpoint, as messages name it
 
     @classmethod
-    def from_checkpoints(cls, checkpoints: Sequence[Path], device: torch.device, amp_dtype: torch.dtype | None) -> Model:
-        """The model of one checkpoint, or the ensemble of several (seqattn.training.load_models)."""
+    def from_checkpoints(
+        cls, checkpoints: Sequence[Path], device: torch.device, precision: str = "fp32", option: str = "precision",
+    ) -> Model:
+        """The model of one checkpoint, or the ensemble of several (seqattn.training.load_models), to
+        decode at `precision` (fp32, bf16, fp16, auto, int8; `option` names it in errors)."""
         from seqattn.training import load_models
 
-        return cls(*load_models(list(checkpoints), device), device, amp_dtype, str(checkpoints[0]))
+        amp_dtype = decode_dtype(precision, device, option)  # a bad precision stops before loading
+        model, cfg, task = load_models(list(checkpoints), device)
+        if precision == "int8":
+            model = quantize_int8(model)
+        return cls(model, cfg, task, device, amp_dtype, str(checkpoints[0]))
 
     @property
     def task_name(self) -> str:
@@ -153,11 +160,12 @@ def grid_cells(alpha: Tensor | None) -> list[str]:
 
 def load(checkpoint: str | Path | Sequence[str | Path], device: str = "cpu", precision: str = "fp32") -> Model:
     """A trained checkpoint (best.pt, last.pt; a list of several: their ensemble) ready to decode on
-    `device` (auto, cpu, cuda, cuda:N) at `precision` (fp32, bf16, fp16, auto)."""
+    `device` (auto, cpu, cuda, cuda:N) at `precision` (fp32, bf16, fp16, auto; int8 on the CPU:
+    int8 weights, quantised once here)."""
     from seqattn.training import resolve_device
 
     paths = [Path(checkpoint)] if isinstance(checkpoint, (str, Path)) else [Path(p) for p in checkpoint]
     if not paths:
         raise SeqattnError("checkpoint: give at least one checkpoint file")
     dev = resolve_device(device)
-    return Model.from_checkpoints(paths, dev, autocast_dtype(precision, dev, "precision"))
+    return Model.from_checkpoints(paths, dev, precision)

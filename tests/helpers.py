@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import Tensor
 
-from seqattn.data import collate
+from seqattn.data import Batch, collate
 from seqattn.models import Seq2Seq
 from seqattn.search import beam_search, greedy_search
 
@@ -40,8 +40,9 @@ def assert_padding_invariant(model: Seq2Seq) -> None:
     torch.testing.assert_close(alpha_batch[0, :3, : len(SHORT) + 1], alpha_alone[0], atol=1e-6, rtol=1e-5)
 
 
-def assert_overfits(model: Seq2Seq, steps: int = 150) -> None:
-    """150 Adam steps on four pairs drive the loss near 0, and greedy search then reproduces them."""
+def assert_overfits(model: Seq2Seq, steps: int = 150) -> Batch:
+    """150 Adam steps on four pairs drive the loss near 0, and greedy search then reproduces them
+    -> the batch of the four pairs."""
     src = [[5, 6, 7, 8], [9, 10, 11], [12, 13, 14, 15, 16], [17, 18]]
     tgt = [[19, 20, 21], [22, 23, 4, 5], [6, 7], [8, 9, 10, 11, 12]]
     batch = collate(src, tgt, list(range(4)), model.pad_id, model.bos_id, model.eos_id)
@@ -57,6 +58,7 @@ def assert_overfits(model: Seq2Seq, steps: int = 150) -> None:
     assert loss.item() < 0.05
     hyps = greedy_search(model.eval(), batch.src, batch.src_mask, max_len_a=2.0, max_len_b=5)
     assert [h.tokens for h in hyps] == tgt and all(h.finished for h in hyps)
+    return batch
 
 
 def teacher_forced_log_prob(model: Seq2Seq, src: Tensor, src_mask: Tensor, hyp) -> float:

@@ -13,6 +13,7 @@ import torch
 
 from seqattn.config import SearchConfig
 from seqattn.models import Seq2Seq
+from seqattn.precision import quantize_int8
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,7 +25,7 @@ def test_nmt_speed_reports_training_and_decoding_mfu(small_corpus: Path, tmp_pat
          f"data.root={small_corpus}", "data.corpus=.", "subword.vocab_size=250", "model.emb_dim=16",
          "model.hidden_dim=16", "model.attention_dim=16", "model.readout_dim=16", "train.batch_tokens=1000",
          "train.threads=1", "search.max_len_a=0.5", "search.max_len_b=3",
-         "--steps", "1", "--warmup", "1", "--sentences", "4", "--profile", "5", "--json", str(out)],
+         "--steps", "1", "--warmup", "1", "--sentences", "4", "--decode-precisions", "fp32,int8", "--profile", "5", "--json", str(out)],
         check=True, cwd=ROOT, capture_output=True, text=True,
     )
     # torch.profiler's table of the profiled update: a row per op, ending with its number of calls
@@ -33,13 +34,13 @@ def test_nmt_speed_reports_training_and_decoding_mfu(small_corpus: Path, tmp_pat
     figures = json.loads(out.read_text(encoding="utf-8"))
     assert figures["decode_sentences"] == 4 and figures["torch_threads"] == 1
     assert 0 < figures["train_mfu"] < 100
-    for beam in (1, 5):
-        rate = figures[f"beam{beam}_mflop_per_sentence"] * figures[f"beam{beam}_sentences_per_s"] / 1000
-        assert abs(figures[f"beam{beam}_gflop_per_s"] - rate) < 1e-9 * rate
-        mfu = 100 * figures[f"beam{beam}_gflop_per_s"] / figures["matmul_peak_gflop_per_s"]
-        assert mfu > 0 and abs(figures[f"beam{beam}_mfu"] - mfu) < 1e-9 * mfu
+    for key in ("fp32_beam1", "fp32_beam5", "int8_beam1", "int8_beam5"):
+        rate = figures[f"{key}_mflop_per_sentence"] * figures[f"{key}_sentences_per_s"] / 1000
+        assert abs(figures[f"{key}_gflop_per_s"] - rate) < 1e-9 * rate
+        mfu = 100 * figures[f"{key}_gflop_per_s"] / figures[f"{key[:4]}_matmul_peak_gflop_per_s"]
+        assert mfu > 0 and abs(figures[f"{key}_mfu"] - mfu) < 1e-9 * mfu
     # beam 5 runs the decoder over five hypotheses a sentence where greedy runs it over one
-    assert figures["beam5_mflop_per_sentence"] > 1.5 * figures["beam1_mflop_per_sentence"]
+    assert figures["fp32_beam5_mflop_per_sentence"] > 1.5 * figures["fp32_beam1_mflop_per_sentence"]
 
 
 class LinearDecoder(Seq2Seq):
@@ -90,7 +91,11 @@ def test_decoding_flops_equal_a_hand_count():
     trainer = SimpleNamespace(cfg=SimpleNamespace(search=search), device=torch.device("cpu"), amp_dtype=None)
     rows = {key: value for key, value, _ in decode_speed(LinearDecoder(V, d), OneTokenTask(), trainer,
                                                          ["x"] * N, ["y"] * N, peak=1e9)}
-    assert rows["beam1_cut_at_max_len"] == N
-    assert rows["beam1_mflop_per_sentence"] == pytest.approx(2 * L * d * V / 1e6, rel=1e-12)
-    gflop_per_s = rows["beam1_mflop_per_sentence"] * rows["beam1_sentences_per_s"] / 1e3
-    assert rows["beam1_gflop_per_s"] == pytest.approx(gflop_per_s) and rows["beam1_mfu"] == pytest.approx(100 * gflop_per_s)
+    assert rows["fp32_beam1_cut_at_max_len"] == N
+    assert rows["fp32_beam1_mflop_per_sentence"] == pytest.approx(2 * L * d * V / 1e6, rel=1e-12)
+    gflop_per_s = rows["fp32_beam1_mflop_per_sentence"] * rows["fp32_beam1_sentences_per_s"] / 1e3
+    assert rows["fp32_beam1_gflop_per_s"] == pytest.approx(gflop_per_s) and rows["fp32_beam1_mfu"] == pytest.approx(100 * gflop_per_s)
+    # with int8 weights the same search counts the same FLOPs (quantized::linear_dynamic's too)
+    int8 = {key: value for key, value, _ in decode_speed(quantize_int8(LinearDecoder(V, d)), OneTokenTask(), trainer,
+                                                         ["x"] * N, ["y"] * N, peak=1e9, precision="int8")}
+    assert int8["int8_beam1_mflop_per_sentence"] == pytest.approx(2 * L * d * V / 1e6, rel=1e-12)

@@ -297,6 +297,21 @@ def test_foreign_files_are_not_checkpoints_and_run_no_code(tmp_path: Path) -> No
     assert not marker.exists()
 
 
+@pytest.mark.parametrize("model", ["trained", "tiny_transformer"])  # RNNsearch, Transformer
+def test_int8_decoding_on_the_cpu(model: str, small_corpus: Path, request: pytest.FixtureRequest) -> None:
+    """--precision int8 quantises the model once loaded and translates every line."""
+    result = invoke("translate", "-c", request.getfixturevalue(model), "-i", small_corpus / "test_2016_flickr.en",
+                    "--device", "cpu", "--precision", "int8", "--beam-size", 2)
+    assert result.exit_code == 0, result.output
+    assert len(result.stdout.splitlines()) == 20
+
+
+def test_int8_decoding_on_a_gpu_is_one_line_of_error(trained: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("seqattn.training.resolve_device", lambda device: torch.device("cuda"))  # as on a GPU machine
+    result = invoke("translate", "-c", trained, "--precision", "int8")
+    assert_one_line_error(result, "error: --precision=int8 runs on the CPU only")
+
+
 def test_fp16_decoding_needs_a_gpu(trained: Path, small_corpus: Path) -> None:
     result = invoke("translate", "-c", trained, "-i", small_corpus / "val.en", "--device", "cpu", "--precision", "fp16")
     assert result.exit_code == 2 and "--precision=fp16 needs a CUDA device" in result.stderr

@@ -1,7 +1,7 @@
 """OpenNMT-py and CTranslate2 on seqattn's Transformer benchmark (Multi30k En->De), same data and model.
 
     benchmarks/peers/.venv/bin/python benchmarks/peers/onmt_speed.py --warmup 20 --steps 100 --sentences 1000 \
-        --threads 2 [--ours seqattn.json] [--json peers.json]
+        --threads 2 [--ours seqattn.json ...] [--json peers.json]
 
 1. Encodes Multi30k to pieces with seqattn's joint sentencepiece model (training pairs filtered as
    seqattn does, by max_len and max_ratio of data/multi30k.yaml) and writes the shared vocabulary.
@@ -17,8 +17,11 @@
    (`seqattn export --to ctranslate2`, run by --seqattn) and, when it is pre-norm, to OpenNMT-py (onmt_from_seqattn.py), and
    decodes the same sentences with them: the peers and seqattn then decode one and the same
    model. Every decoder's output is scored with sacreBLEU.
-Prints the machine, the versions and one table (with seqattn's figures when --ours names the JSON
-written by `benchmarks/nmt_speed.py --json`). Each figure comes from the tools' own clocks.
+Prints the machine (its CPU flags for bf16 and the matmul peaks too, with --ours), the versions
+and one table, with seqattn's figures when --ours names the JSON files written by
+`benchmarks/nmt_speed.py --json` (a column per precision: training figures under the file's
+training precision, decoding figures under each of its decoding precisions) and each tool's ratio
+to OpenNMT-py. Each figure comes from the tools' own clocks.
 """
 from __future__ import annotations
 
@@ -58,6 +61,13 @@ def cpu_model() -> str:
     names = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
              if line.startswith("model name")]
     return names[0] if names else "unknown"
+
+
+def cpu_flags(wanted: tuple[str, ...] = ("avx512_bf16", "amx_bf16", "avx512_vnni")) -> str:
+    """Which of the CPU flags that bf16 and int8 speed hang on /proc/cpuinfo lists."""
+    flags = {flag for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")
+             for flag in line.split(":", 1)[1].split()}
+    return ", ".join(f"{flag} {'yes' if flag in flags else 'no'}" for flag in wanted)
 
 
 def read_lines(path: Path) -> list[str]:
@@ -218,39 +228,63 @@ def prenorm(checkpoint: Path) -> bool:
 def merge(rows: list[Row]) -> dict[str, tuple[str, dict[str, object]]]:
     table: dict[str, tuple[str, dict[str, object]]] = {}
     for key, unit, values in rows:
-        table.setdefault(key, (unit, {}))[1].update(values)
+        known_unit, merged = table.get(key, ("", {}))
+        table[key] = (known_unit or unit, {**merged, **values})  # the first row with a unit gives it
     return table
 
 
-def ours(path: Path | None) -> list[Row]:
-    """seqattn's figures from `nmt_speed.py --json`, under the same keys (its RSS covers the whole run)."""
-    if path is None:
-        return []
-    if not path.is_file():
-        fail(f"--ours {path}: not found; write it with benchmarks/nmt_speed.py ... --json {path}")
-    figures = json.loads(path.read_text(encoding="utf-8"))
-    keys = ["parameters", "train_batch_tokens", "train_steps", "train_ms_per_step", "train_tgt_tokens_per_s", "train_sentences_per_s",
-            "beam5_bleu", "beam5_sentences_per_s", "beam5_tgt_tokens_per_s", "beam5_cut_at_max_len"]
-    rows = [(k, "", {"seqattn": figures[k]}) for k in keys if k in figures]
-    rows.append(("train_peak_rss_mib", "", {"seqattn": figures.get("peak_rss_mib")}))
-    if "train_mfu" in figures:
-        rows.append(("train_mfu", "% of the matmul peak", {"seqattn": figures["train_mfu"]}))
+MFU = "% of the matmul peak in the column's precision (seqattn's FLOP count)"
+PRECISION_NAMES = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}  # nmt_speed's train_precision
+
+
+def read_ours(paths: list[Path]) -> list[dict[str, object]]:
+    for path in paths:
+        if not path.is_file():
+            fail(f"--ours {path}: not found; write it with benchmarks/nmt_speed.py ... --json {path}")
+    return [json.loads(path.read_text(encoding="utf-8")) for path in paths]
+
+
+def ours(runs: list[dict[str, object]]) -> list[Row]:
+    """seqattn's figures from `nmt_speed.py --json` files under the peers' keys, in columns
+    seqattn_<precision>: each file's training figures (its RSS covers the whole run) under its
+    training precision, when it timed training (--steps), and its decoding figures under each of its
+    decoding precisions (--decode-precisions)."""
+    rows: list[Row] = []
+    train_keys = ["parameters", "train_batch_tokens", "train_steps", "train_ms_per_step", "train_tgt_tokens_per_s",
+                  "train_sentences_per_s", "train_mfu"]
+    decode_keys = ["bleu", "sentences_per_s", "tgt_tokens_per_s", "cut_at_max_len", "mfu"]
+    for figures in runs:
+        column = f"seqattn_{PRECISION_NAMES[str(figures['train_precision'])]}"
+        rows += [(k, MFU if k == "train_mfu" else "", {column: figures[k]}) for k in train_keys if k in figures]
+        rows.append(("train_peak_rss_mib", "", {column: figures.get("peak_rss_mib")}))
+        for precision in filter(None, str(figures.get("decode_precisions", "")).split(",")):
+            rows += [(f"beam5_{k}", MFU if k == "mfu" else "", {f"seqattn_{precision}": figures[f"{precision}_beam5_{k}"]})
+                     for k in decode_keys]
     return rows
 
 
-def peer_mfu(table: dict[str, tuple[str, dict[str, object]]], path: Path | None, model: str) -> None:
-    """OpenNMT-py's MFU from its target tokens/s and seqattn's FLOPs per target token and matmul peak
-    (the same model and data; FLOPs counted by torch in seqattn's training step). Only beside an fp32
-    seqattn run: OpenNMT-py trains in fp32, and a bf16 run measured the bf16 peak."""
-    if path is None or "train_mfu" not in table or model != "transformer":  # other models: other FLOPs
+def peer_mfu(table: dict[str, tuple[str, dict[str, object]]], runs: list[dict[str, object]], model: str) -> None:
+    """OpenNMT-py's MFU from its target tokens/s and seqattn's FLOPs per target token and fp32 matmul
+    peak (the same model and data; FLOPs counted by torch in seqattn's training step), from a
+    seqattn run that trained in fp32 (OpenNMT-py trains in fp32)."""
+    fp32 = [f for f in runs if f.get("train_precision") == "float32" and "train_mflop_per_tgt_token" in f]
+    onmt = table.get("train_tgt_tokens_per_s", ("", {}))[1].get("onmt")
+    if not fp32 or onmt is None or model != "transformer":  # other models: other FLOPs
         return
-    figures = json.loads(path.read_text(encoding="utf-8"))
-    if figures.get("train_precision") != "float32":
-        return
-    onmt = table["train_tgt_tokens_per_s"][1].get("onmt")
-    if onmt is not None:
-        flops = figures["train_mflop_per_tgt_token"] * 1e6 * float(onmt)
-        table["train_mfu"][1]["onmt"] = 100 * flops / (figures["matmul_peak_gflop_per_s"] * 1e9)
+    flops = float(fp32[0]["train_mflop_per_tgt_token"]) * 1e6 * float(onmt)
+    table.setdefault("train_mfu", (MFU, {}))[1]["onmt"] = 100 * flops / (float(fp32[0]["matmul_peak_gflop_per_s"]) * 1e9)
+
+
+def ratios(table: dict[str, tuple[str, dict[str, object]]]) -> None:
+    """Each tool's training tokens/s and beam-5 sentences/s over OpenNMT-py's: decoding against
+    OpenNMT-py decoding seqattn's model (ONMT(seqattn)) when it ran, else its own model."""
+    for key, ratio_key, references in (("train_tgt_tokens_per_s", "train_x_onmt", ("onmt",)),
+                                       ("beam5_sentences_per_s", "beam5_x_onmt", ("onmt_seqattn", "onmt"))):
+        values = table.get(key, ("", {}))[1]
+        reference = next((values[r] for r in references if values.get(r)), None)
+        if reference is not None:
+            table[ratio_key] = (f"{key} / OpenNMT-py's", {t: float(v) / float(reference) for t, v in values.items()
+                                                          if isinstance(v, (int, float))})
 
 
 def show(value: object) -> str:
@@ -270,7 +304,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path(os.environ.get("SEQATTN_DATA_ROOT", REPO.parent / "shared/data")) / "multi30k",
                         help="Multi30k folder (train.*, test_2016_flickr.*).")
     parser.add_argument("--work", type=Path, default=HERE / "work", help="Scratch folder (data, logs, checkpoints).")
-    parser.add_argument("--ours", type=Path, help="JSON from benchmarks/nmt_speed.py --json, shown beside the peers.")
+    parser.add_argument("--ours", type=Path, action="append", default=[],
+                        help="JSON from benchmarks/nmt_speed.py --json, shown beside the peers; repeat for several runs.")
     parser.add_argument("--json", type=Path, help="Also write the table to this JSON file.")
     parser.add_argument("--model", choices=["transformer", "rnn"], default="transformer",
                         help="OpenNMT-py's model: transformer.yaml (3+3 layers) or rnn.yaml (1-layer biGRU + attention).")
@@ -289,8 +324,9 @@ def main() -> None:
 
     args.work = args.work.resolve()  # the tools run inside it, so its paths must not be relative
     args.work.mkdir(parents=True, exist_ok=True)
+    runs = read_ours(args.ours)
     max_len = prepare(args.work, args.spm, args.data, args.sentences)
-    rows = ours(args.ours)
+    rows = ours(runs)
     if args.steps:
         model, trained = train(args.work, args)
         print(f"trained: {model}", flush=True)
@@ -302,14 +338,18 @@ def main() -> None:
         if prenorm(args.seqattn_checkpoint):  # OpenNMT-py's Transformer is pre-norm only
             rows += decode_onmt(args.work, args.seqattn_checkpoint, args, max_len, tool="onmt_seqattn")
 
-    machine = [("cpu", cpu_model()), ("logical_cores", os.cpu_count()), ("threads", args.threads),
-               ("python", sys.version.split()[0])]
+    machine = [("cpu", cpu_model()), ("cpu_flags", cpu_flags()), ("logical_cores", os.cpu_count()),
+               ("threads", args.threads), ("python", sys.version.split()[0])]
+    peaks = {key: f"{value:.1f} GFLOP/s" for run in runs for key, value in run.items() if key.endswith("_matmul_peak_gflop_per_s")}
+    machine += [(key.removesuffix("_gflop_per_s"), value) for key, value in peaks.items()]
     machine += [(name, version(name)) for name in ("torch", "OpenNMT-py", "ctranslate2", "sentencepiece")]
     for key, value in machine:
         print(f"{key:<24} {value}")
     table = merge(rows)
-    peer_mfu(table, args.ours, args.model)
-    names = {"seqattn": "seqattn", "onmt": "OpenNMT-py", "ct2": "CTranslate2", "ct2_int8": "CTranslate2-int8",
+    peer_mfu(table, runs, args.model)
+    ratios(table)
+    names = {"seqattn_fp32": "seqattn-fp32", "seqattn_bf16": "seqattn-bf16", "seqattn_int8": "seqattn-int8",
+             "onmt": "OpenNMT-py", "ct2": "CTranslate2", "ct2_int8": "CTranslate2-int8",
              "ct2_seqattn": "CT2(seqattn)", "ct2_seqattn_int8": "CT2-int8(seqattn)", "onmt_seqattn": "ONMT(seqattn)"}
     tools = [t for t in names if any(t in v for _, v in table.values())]
     print(f"\n{'':<24}" + "".join(f"{names[t]:>19}" for t in tools) + "  unit")

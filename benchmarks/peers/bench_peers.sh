@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# seqattn, OpenNMT-py and CTranslate2 on one pre-norm Transformer, one after the other, in one table:
+#   make bench-peers [CHECKPOINT=runs/x/best.pt] [THREADS=2] [TRAIN_MINUTES=15] [STEPS=60] [WARMUP=10] [SENTENCES=1000]
+# 1. the peers' venv (setup.sh), unless it is there;
+# 2. a pre-norm Transformer of recipes/vaswani2017 trained for TRAIN_MINUTES (kept in WORK/model and
+#    reused), unless CHECKPOINT names one (best.pt with its spm.model and config.yaml beside it);
+# 3. seqattn (benchmarks/nmt_speed.py): training in fp32 and in bf16 (target tokens/s, MFU), decoding
+#    the checkpoint in fp32, bf16 and int8 (beam 5, sentences/s, BLEU);
+# 4. OpenNMT-py (training fp32 on the same data, decoding) and CTranslate2 (float32, int8) on the same
+#    model (benchmarks/peers/onmt_speed.py), which prints the machine and the table.
+# Figures and logs go to WORK (runs/bench-peers). About 30 minutes on 2 cores with the defaults.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BIN=${BIN:-.venv/bin}
+WORK=${WORK:-runs/bench-peers}
+THREADS=${THREADS:-2} TRAIN_MINUTES=${TRAIN_MINUTES:-15} STEPS=${STEPS:-60} WARMUP=${WARMUP:-10} SENTENCES=${SENTENCES:-1000}
+CHECKPOINT=${CHECKPOINT:-}
+mkdir -p "$WORK"
+[ -x benchmarks/peers/.venv/bin/python ] || bash benchmarks/peers/setup.sh
+if [ -z "$CHECKPOINT" ]; then
+  CHECKPOINT=$WORK/model/best.pt
+  [ -f "$CHECKPOINT" ] || "$BIN/seqattn" train recipes/vaswani2017/transformer.yaml out_dir="$WORK/model" model.norm=pre \
+    train.threads="$THREADS" train.max_minutes="$TRAIN_MINUTES" train.progress=false
+fi
+[ -f "$CHECKPOINT" ] || { echo "bench_peers: CHECKPOINT $CHECKPOINT: not found" >&2; exit 2; }
+speed=("$BIN/python" benchmarks/nmt_speed.py recipes/vaswani2017/transformer.yaml model.norm=pre train.threads="$THREADS"
+       train.batch_tokens=4096 out_dir="$WORK/seqattn" --warmup "$WARMUP" --steps "$STEPS")
+"${speed[@]}" train.precision=fp32 --sentences "$SENTENCES" --decode-precisions fp32,bf16,int8 --checkpoint "$CHECKPOINT" \
+  --json "$WORK/seqattn_fp32.json" > "$WORK/seqattn_fp32.log"
+"${speed[@]}" train.precision=bf16 --sentences 0 --json "$WORK/seqattn_bf16.json" > "$WORK/seqattn_bf16.log"
+benchmarks/peers/.venv/bin/python benchmarks/peers/onmt_speed.py --warmup "$WARMUP" --steps "$STEPS" --sentences "$SENTENCES" \
+  --threads "$THREADS" --ct2-int8 --spm "$(dirname "$CHECKPOINT")/spm.model" --seqattn-checkpoint "$CHECKPOINT" \
+  --seqattn "$BIN/seqattn" --ours "$WORK/seqattn_fp32.json" --ours "$WORK/seqattn_bf16.json" \
+  --work "$WORK/peers" --json "$WORK/peers.json"
