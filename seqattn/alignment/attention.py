@@ -26,7 +26,7 @@ from torch import Tensor
 from seqattn.alignment.links import word_links
 from seqattn.config import SearchConfig
 from seqattn.data.alignments import Link
-from seqattn.data.batching import collate
+from seqattn.data.batching import Batch, collate
 from seqattn.data.subwords import WORD_START, Tokenizer, words_of_pieces
 from seqattn.errors import SeqattnError
 from seqattn.evaluation.alignment import Gold, alignment_error_rate
@@ -119,18 +119,25 @@ def batch_attention(model: Seq2Seq, src: Tensor, src_mask: Tensor, tgt_in: Tenso
     return alpha[:, None, None]
 
 
+def forced_batches(model: Seq2Seq, sources: list[Pieces], targets: list[Pieces], batch_size: int,
+                   device: torch.device) -> Iterator[tuple[list[int], Batch]]:
+    """The sentence pairs in batches of `batch_size` pairs of similar lengths, ready for a forced pass:
+    (the pairs' indices, their batch on `device`)."""
+    order = sorted(range(len(sources)), key=lambda k: (len(sources[k].ids), len(targets[k].ids)))
+    for start in range(0, len(order), batch_size):
+        chunk = order[start : start + batch_size]
+        yield chunk, collate([sources[k].ids for k in chunk], [targets[k].ids for k in chunk], chunk,
+                             model.pad_id, model.bos_id, model.eos_id).to(device)
+
+
 @torch.no_grad()
 def forced_attention(model: Seq2Seq, sources: list[Pieces], targets: list[Pieces], batch_size: int,
                      device: torch.device) -> list[Tensor]:
     """Per sentence pair its attention [L, H, T, S] over the target and source pieces (EOS dropped),
     force-decoded in batches of `batch_size` pairs of similar lengths."""
     model.eval()
-    order = sorted(range(len(sources)), key=lambda k: (len(sources[k].ids), len(targets[k].ids)))
     result: list[Tensor] = [torch.empty(0)] * len(sources)
-    for start in range(0, len(order), batch_size):
-        chunk = order[start : start + batch_size]
-        batch = collate([sources[k].ids for k in chunk], [targets[k].ids for k in chunk], chunk,
-                        model.pad_id, model.bos_id, model.eos_id).to(device)
+    for chunk, batch in forced_batches(model, sources, targets, batch_size, device):
         weights = batch_attention(model, batch.src, batch.src_mask, batch.tgt_in)  # [B, L, H, T, S]
         for row, k in enumerate(chunk):
             result[k] = weights[row, :, :, : len(targets[k].ids), : len(sources[k].ids)].float().cpu()
