@@ -12,7 +12,8 @@
 3. Decodes the first --sentences of test2016 with beam 5 (batches of 64, length penalty and length
    cap from the recipe's search section) by onmt_translate, and by CTranslate2 after converting the
    checkpoint (ct2_convert.py, ct2_decode.py; Transformers only), each in its own process.
-   --steps 0 skips 2 and 3.
+   --steps 0 skips 2 and 3; with --seqattn-checkpoint, 3 is skipped (OpenNMT-py's own model has had
+   only the timed updates, and every tool decodes seqattn's model instead).
 4. With --seqattn-checkpoint, converts seqattn's trained Transformer to CTranslate2
    (`seqattn export --to ctranslate2`, run by --seqattn) and, when it is pre-norm, to OpenNMT-py (onmt_from_seqattn.py), and
    decodes the same sentences with them: the peers and seqattn then decode one and the same
@@ -201,7 +202,7 @@ def decode_ct2(work: Path, model: Path, args: argparse.Namespace, max_len: int, 
     weights (column `tool`_int8)."""
     if tool == "ct2_seqattn":
         shutil.rmtree(work / tool, ignore_errors=True)  # a scratch folder: export writes a new one
-        convert = [str(args.seqattn), "export", "-c", str(model.resolve()), "--to", "ctranslate2", tool]
+        convert = [str(args.seqattn.absolute()), "export", "-c", str(model.resolve()), "--to", "ctranslate2", tool]
     else:
         convert = [sys.executable, str(HERE / "ct2_convert.py"), str(model.resolve()), tool]
     run(convert, work, work / f"convert_{tool}.log", args.threads)
@@ -330,9 +331,11 @@ def main() -> None:
     if args.steps:
         model, trained = train(args.work, args)
         print(f"trained: {model}", flush=True)
-        rows += trained + decode_onmt(args.work, model, args, max_len)
-        if args.model == "transformer":  # CTranslate2 converts Transformers, not RNNs
-            rows += decode_ct2(args.work, model, args, max_len)
+        rows += trained
+        if args.seqattn_checkpoint is None:  # else every tool decodes that model: this one has had only the timed updates
+            rows += decode_onmt(args.work, model, args, max_len)
+            if args.model == "transformer":  # CTranslate2 converts Transformers, not RNNs
+                rows += decode_ct2(args.work, model, args, max_len)
     if args.seqattn_checkpoint is not None:
         rows += decode_ct2(args.work, args.seqattn_checkpoint, args, max_len, tool="ct2_seqattn")
         if prenorm(args.seqattn_checkpoint):  # OpenNMT-py's Transformer is pre-norm only
