@@ -3,7 +3,8 @@
 # here) and/or one joint model for every seed, answer each run's test questions, then print the table
 # (recipes/babi_table.py: per-task error, mean and best over seeds, supporting-fact hits, minutes).
 #   bash recipes/sukhbaatar2015/run.sh [per-task|joint|both] [SEED ...]     (default: both, seeds 1 2 3)
-# OVERRIDES="train.max_minutes=3" adds overrides to every training (a time budget per run, say).
+# OVERRIDES="train.max_minutes=3" adds overrides to every training (a time budget per run, say);
+# TASKS="2 5 6" trains per-task models for those tasks only (default: every task with a training file).
 # RECIPE=recipes/miller2016/kvmemnn runs KV-MemNN the same way (recipes/miller2016/run.sh does).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -20,7 +21,7 @@ train_and_test() {  # out recipe overrides...
 }
 for seed in "${seeds[@]}"; do
   if [ "$mode" != joint ]; then
-    for task in 1 2 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
+    for task in ${TASKS:-1 2 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20}; do
       mkdir -p $RUNS/task$task; train_and_test $RUNS/task$task/seed$seed $RECIPE.yaml "babi.tasks=[$task]"
     done
   fi
