@@ -29,7 +29,7 @@ import resource
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import torch
 import typer
@@ -133,12 +133,12 @@ def timed_updates(trainer: Trainer, batches: Iterator[list[int]], steps: int) ->
     return tokens, examples, clock(trainer.device) - start
 
 
-def profiled_update(trainer: Trainer, ids: list[int], rows: int) -> str:
-    """torch.profiler's table of one training update on batch `ids`: its `rows` costliest ops by self
-    CPU time (calls, total and mean time)."""
-    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if trainer.device.type == "cuda" else [])
+def profiled(work: Callable[[], Any], device: torch.device, rows: int) -> str:
+    """torch.profiler's table of `work()` (one training update, one search pass): its `rows` costliest
+    ops by self CPU time (calls, total and mean time)."""
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     with profile(activities=activities) as prof:
-        trainer.update(ids)
+        work()
     return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows, max_name_column_width=40)
 
 
@@ -155,7 +155,8 @@ def train_speed(trainer: Trainer, steps: int, warmup: int, peak: float, profile_
     flops_per_token = counter.get_total_flops() / counted
     tokens, sentences, seconds = timed_updates(trainer, batches, steps)
     if profile_rows:
-        print(profiled_update(trainer, next(batches), profile_rows))
+        ids = next(batches)
+        print(profiled(lambda: trainer.update(ids), trainer.device, profile_rows))
     achieved = flops_per_token * tokens / seconds
     return [("train_batch_tokens", t.batch_tokens, "target tokens per batch, padding included"),
             ("train_steps", steps, f"updates timed after {max(warmup, 1)} warm-up"),
@@ -167,13 +168,37 @@ def train_speed(trainer: Trainer, steps: int, warmup: int, peak: float, profile_
             ("train_mfu", 100 * achieved / peak, "% of the matmul peak")]
 
 
+def step_share(model: Seq2Seq, work: Callable[[], Any], device: torch.device) -> float:
+    """The fraction of `work()`'s wall time spent inside `model.step` (timed by wrapping it)."""
+    step, own, inside = model.step, vars(model).get("step"), [0.0]
+
+    def timed_step(*args: Any) -> Any:
+        start = clock(device)
+        out = step(*args)
+        inside[0] += clock(device) - start
+        return out
+
+    model.step = timed_step  # type: ignore[method-assign]
+    try:
+        start = clock(device)
+        work()
+        return inside[0] / (clock(device) - start)
+    finally:
+        if own is None:
+            del model.step  # the class's method again
+        else:
+            model.step = own  # type: ignore[method-assign]
+
+
 def decode_speed(
     model: Seq2Seq, task: Task, trainer: Trainer, lines: list[str], refs: list[str],
-    peak: float, precision: str = "fp32",
+    peak: float, precision: str = "fp32", profile_rows: int = 0,
 ) -> list[Row]:
     """Sentences and output tokens (EOS included) per second for greedy and beam-5 search in
     `precision` (fp32, bf16, fp16 under autocast; int8: `model` already quantised), their FLOPs and
-    MFU, and the sacreBLEU of their output against `refs`; keys start with the precision."""
+    MFU, and the sacreBLEU of their output against `refs`; keys start with the precision. With
+    `profile_rows`, one more beam-5 pass profiled, its costliest ops printed, and the share of its
+    time spent in the model's decoder steps (the rest is the search's own work)."""
     src_ids, search = task.inputs(lines), trainer.cfg.search
     amp_dtype = decode_dtype(precision, trainer.device, "--decode-precisions")
     rows = []
@@ -190,6 +215,11 @@ def decode_speed(
         tokens = sum(len(h.tokens) + h.finished for h in best)
         bleu = corpus_bleu([task.text(h) for h in best], [refs]).score
         key = f"{precision}_beam{beam}"
+        if profile_rows and beam > 1:
+            print(f"{key}: one more pass, profiled")
+            print(profiled(lambda: translator.predict(src_ids), trainer.device, profile_rows))
+            rows.append((f"{key}_step_share", 100 * step_share(model, lambda: translator.predict(src_ids), trainer.device),
+                         "% of the search's time in model.step"))
         rows += [(f"{key}_bleu", bleu, f"sacreBLEU of the first {len(best)} test sentences"),
                  (f"{key}_sentences_per_s", len(best) / seconds, "sentences/s"),
                  (f"{key}_tgt_tokens_per_s", tokens / seconds, "tokens/s"),
@@ -229,7 +259,8 @@ def main(
     peak_n: int = typer.Option(2048, min=64, help="Size of the square matmul whose FLOP/s is the MFU's peak."),
     json_out: Optional[Path] = JSON_OUT,
     profile_rows: int = typer.Option(0, "--profile", min=0,
-                                     help="Also profile one more training update and print its N costliest ops."),
+                                     help="Also profile one more training update and one more beam-5 pass per decoding "
+                                          "precision; print their N costliest ops."),
 ) -> None:
     """Print the machine, model size, training and decoding throughput and peak memory of a recipe."""
     with recipe(config, overrides, "nmt_speed-") as cfg:
@@ -254,7 +285,7 @@ def main(
                      ("decode_batch_size", cfg.search.batch_size, "sentences")]
         for precision in precisions:
             decoder = quantize_int8(model) if precision == "int8" else model
-            rows += decode_speed(decoder, task, trainer, lines, refs, peaks[precision], precision)
+            rows += decode_speed(decoder, task, trainer, lines, refs, peaks[precision], precision, profile_rows)
         rows += memory(trainer.device)
         rows.append(("checkpoint", str(checkpoint) if checkpoint else None, ""))
         if checkpoint is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -28,10 +29,12 @@ def test_nmt_speed_reports_training_and_decoding_mfu(small_corpus: Path, tmp_pat
          "--steps", "1", "--warmup", "1", "--sentences", "4", "--decode-precisions", "fp32,int8", "--profile", "5", "--json", str(out)],
         check=True, cwd=ROOT, capture_output=True, text=True,
     )
-    # torch.profiler's table of the profiled update: a row per op, ending with its number of calls
+    # torch.profiler's tables of the profiled update and of one beam-5 pass per decoding precision:
+    # a row per op, ending with its number of calls
     ops = [row for row in run.stdout.splitlines() if "%" in row and row.split()[-1].isdigit()]
-    assert len(ops) == 5 and "Self CPU time total" in run.stdout
+    assert len(ops) == 3 * 5 and run.stdout.count("Self CPU time total") == 3
     figures = json.loads(out.read_text(encoding="utf-8"))
+    assert all(0 < figures[f"{p}_beam5_step_share"] < 100 for p in ("fp32", "int8"))
     assert figures["decode_sentences"] == 4 and figures["torch_threads"] == 1
     assert 0 < figures["train_mfu"] < 100
     for key in ("fp32_beam1", "fp32_beam5", "int8_beam1", "int8_beam5"):
@@ -99,3 +102,23 @@ def test_decoding_flops_equal_a_hand_count():
     int8 = {key: value for key, value, _ in decode_speed(quantize_int8(LinearDecoder(V, d)), OneTokenTask(), trainer,
                                                          ["x"] * N, ["y"] * N, peak=1e9, precision="int8")}
     assert int8["int8_beam1_mflop_per_sentence"] == pytest.approx(2 * L * d * V / 1e6, rel=1e-12)
+
+
+def test_step_share_times_the_decoder_steps_and_unwraps_them():
+    """Half of the work's time inside model.step -> 0.5; the model's step is as it was afterwards."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from nmt_speed import step_share
+
+    model = LinearDecoder()
+    model.step = lambda *args: time.sleep(0.1)  # an instance's step, as step_share finds it
+
+    def work() -> None:
+        model.step()
+        time.sleep(0.1)
+
+    own = model.step
+    assert step_share(model, work, torch.device("cpu")) == pytest.approx(0.5, abs=0.1)
+    assert model.step is own
+    plain = LinearDecoder()  # the class's step, wrapped and unwrapped
+    assert 0 < step_share(plain, lambda: plain.step(torch.tensor([2]), {}), torch.device("cpu")) <= 1
+    assert "step" not in vars(plain)
