@@ -170,7 +170,7 @@ def train_speed(trainer: Trainer, steps: int, warmup: int, peak: float, profile_
 
 def step_share(model: Seq2Seq, work: Callable[[], Any], device: torch.device) -> float:
     """The fraction of `work()`'s wall time spent inside `model.step` (timed by wrapping it)."""
-    step, own, inside = model.step, vars(model).get("step"), [0.0]
+    step, inside = model.step, [0.0]
 
     def timed_step(*args: Any) -> Any:
         start = clock(device)
@@ -184,10 +184,7 @@ def step_share(model: Seq2Seq, work: Callable[[], Any], device: torch.device) ->
         work()
         return inside[0] / (clock(device) - start)
     finally:
-        if own is None:
-            del model.step  # the class's method again
-        else:
-            model.step = own  # type: ignore[method-assign]
+        del model.step  # the class's method again
 
 
 def decode_speed(
