@@ -18,7 +18,8 @@ def run_summary(run: Path) -> dict:
     scores = json.loads((run / "test.json").read_text(encoding="utf-8"))
     records = [json.loads(line) for line in (run / "train.jsonl").read_text(encoding="utf-8").splitlines()]
     valid = [r for r in records if "valid_bleu" in r or "valid_accuracy" in r]
-    best = max(r.get("valid_accuracy", r.get("valid_bleu")) for r in valid)
+    summary = json.loads((run / "summary.json").read_text(encoding="utf-8"))
+    best = summary[f"best_valid_{summary['metric']}"]  # best.pt's: after linear start, when it ended
     return {"accuracy": {int(t): a for t, a in scores["accuracy"].items()},
             "hits": {int(t): h for t, h in scores["support_hits"].items()},
             "valid": best, "minutes": valid[-1]["elapsed"] / 60, "steps": valid[-1]["step"]}

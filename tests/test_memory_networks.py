@@ -144,19 +144,30 @@ def test_linear_start_switch_and_state_dict(stories: list[BabiExample]):
     p = model.hop_attention(batch.src, batch.src_mask)
     assert not torch.allclose(p.sum(-1), torch.ones(p.shape[:2]))  # no softmax: raw scores
     assert p[~batch.src_mask.unsqueeze(1).expand_as(p)].eq(0).all()
-    model.after_validation({"valid_loss": 2.0})
-    model.after_validation({"valid_loss": 1.5})
+    assert not model.after_validation({"valid_loss": 2.0}, 1.0)
+    assert not model.after_validation({"valid_loss": 1.5}, 1.0)
     assert bool(model.linear) and model.best_valid_loss.item() == 1.5
     resumed = memn2n(len(vocab), linear_start=True)
     resumed.load_state_dict(model.state_dict())
     assert bool(resumed.linear) and resumed.best_valid_loss.item() == 1.5
-    model.after_validation({"valid_loss": 1.6})  # stopped decreasing: the softmax comes back
-    assert not bool(model.linear)
-    model.after_validation({"valid_loss": 9.0})  # and stays
+    assert model.after_validation({"valid_loss": 1.6}, 1.0)  # stopped decreasing: the softmax comes back,
+    assert not bool(model.linear)  # and training recommences (the trainer restarts its schedule)
+    assert not model.after_validation({"valid_loss": 9.0}, 1.0)  # and stays
     assert not bool(model.linear)
     torch.testing.assert_close(model.hop_attention(batch.src, batch.src_mask).sum(-1), torch.ones(p.shape[:2]))
     resumed.load_state_dict(model.state_dict())
     assert not bool(resumed.linear)
+
+
+def test_linear_start_for_a_number_of_epochs(stories: list[BabiExample]):
+    """model.linear_start_epochs=20: the softmax comes back at the first validation after 20 epochs,
+    whatever the valid loss does before."""
+    model = memn2n(len(build_babi_vocab(stories)), linear_start=True, linear_start_epochs=20)
+    assert not model.after_validation({"valid_loss": 1.0}, 0.5)
+    assert not model.after_validation({"valid_loss": 3.0}, 19.99) and bool(model.linear)
+    assert model.after_validation({"valid_loss": 3.0}, 20.0) and not bool(model.linear)
+    with pytest.raises(SeqattnError, match="model.linear_start_epochs"):
+        memn2n(10, linear_start_epochs=-1)
 
 
 def test_random_noise_changes_only_training_forward(stories: list[BabiExample]):

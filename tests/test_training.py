@@ -228,9 +228,10 @@ def test_best_checkpoint_plateau_and_patience_follow_the_metric_direction(
                       log=messages.append)
     snapshots, heard = [], []
 
-    def after_validation(metrics: dict[str, float]) -> None:
+    def after_validation(metrics: dict[str, float], epochs: float) -> bool:
         heard.append(metrics[f"valid_{metric.name}"])
         snapshots.append({k: v.clone() for k, v in trainer.model.state_dict().items()})
+        return False
 
     monkeypatch.setattr(trainer.model, "after_validation", after_validation)
     progress = trainer.train()
@@ -280,6 +281,38 @@ def test_max_epochs_and_max_minutes_stop_training(small_corpus: Path, tmp_path: 
                                    "train.max_steps=50"),
                        log=messages.append).train()
     assert progress.step == 1 and "training stopped: reached train.max_minutes=1e-09" in messages[-1]
+
+
+def test_recommenced_training_restarts_best_patience_and_plateau(
+    small_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The model changes after the third validation (as MemN2N's linear start ends): the fourth, worse
+    than the second, is the new best.pt; the LR halved at the third is back at train.lr; patience 2
+    counts from there, so training stops at the sixth instead of the fourth."""
+    monkeypatch.setitem(TASKS, "translation", f"{__name__}:ScriptedTask")
+    monkeypatch.setattr(ScriptedTask, "script", [1.0, 3.0, 2.0, 1.5, 1.0, 0.5])
+    messages: list[str] = []
+    trainer = Trainer(tiny_config(small_corpus, tmp_path, "train.valid_every=1", "train.max_steps=100",
+                                  "train.patience=2", "train.schedule=plateau", "train.plateau_patience=0"),
+                      log=messages.append)
+    heard: list[float] = []
+    epochs_heard: list[float] = []
+
+    def after_validation(metrics: dict[str, float], epochs: float) -> bool:
+        heard.append(metrics["valid_bleu"])
+        epochs_heard.append(epochs)
+        return len(heard) == 3
+
+    monkeypatch.setattr(trainer.model, "after_validation", after_validation)
+    progress = trainer.train()
+    assert progress.step == 6 and progress.best_metric == 1.5
+    assert sum("restart" in m for m in messages) == 1
+    per_step = 1 / trainer.batches_per_epoch  # one batch an update: the epochs trained at steps 1..6
+    assert epochs_heard == pytest.approx([s * per_step for s in range(1, 7)])
+    assert torch.load(tmp_path / "best.pt", weights_only=True)["progress"]["step"] == 4
+    lrs = [json.loads(line)["lr"] for line in (tmp_path / "train.jsonl").read_text().splitlines() if "valid_bleu" in line]
+    lr = trainer.cfg.train.lr
+    assert lrs == pytest.approx([lr, lr, lr, lr, lr / 2, lr / 4])
 
 
 def test_plateau_halves_the_lr_after_plateau_patience_bad_validations(

@@ -67,16 +67,19 @@ class MemN2N(MemoryNetwork):
     has its own matrix.
 
     Training tricks (sec. 4.2, 4.1): linear start (the memory softmaxes removed until the validation
-    loss stops decreasing; the trainer calls `after_validation`) and random noise (empty memories
+    loss stops decreasing, or for `linear_start_epochs` epochs as the authors' code does; the trainer
+    calls `after_validation`) and random noise (empty memories
     shifting the temporal indices of training stories).
     """
 
     def __init__(
         self, vocab: int, dim: int, pad_id: int, bos_id: int, eos_id: int, hops: int = 3, tying: str = "adjacent",
         position: bool = True, temporal_slots: int = 64, linear_start: bool = False, random_noise: float = 0.0,
+        linear_start_epochs: int = 0,
     ) -> None:
         super().__init__(pad_id, bos_id, eos_id)
         self.n_hops, self.tying, self.random_noise = hops, tying, random_noise
+        self.linear_start_epochs = linear_start_epochs
         n_levels = hops + 1 if tying == "adjacent" else 3
         self.levels = nn.ModuleList(BagOfWords(vocab, dim, pad_id, position, temporal_slots) for _ in range(n_levels))
         self.H = nn.Linear(dim, dim, bias=False) if tying == "layerwise" else None
@@ -110,15 +113,19 @@ class MemN2N(MemoryNetwork):
                 u = (self.H(u) if self.H is not None else u) + o
         return u + o, torch.stack(alphas, 1)
 
-    def after_validation(self, metrics: dict[str, float]) -> None:
-        """Linear start: put the softmax back once `metrics["valid_loss"]` stops decreasing."""
+    def after_validation(self, metrics: dict[str, float], epochs: float) -> bool:
+        """Linear start: put the softmax back once `metrics["valid_loss"]` stops decreasing (or once
+        `epochs` reaches linear_start_epochs, when set); training then recommences (True)."""
         if not bool(self.linear):
-            return
-        loss = metrics["valid_loss"]
-        if loss < self.best_valid_loss.item():
+            return False
+        if self.linear_start_epochs:
+            if epochs < self.linear_start_epochs:
+                return False
+        elif (loss := metrics["valid_loss"]) < self.best_valid_loss.item():
             self.best_valid_loss.fill_(loss)
-        else:
-            self.linear.fill_(False)
+            return False
+        self.linear.fill_(False)
+        return True
 
 
 def check_memory_options(cfg: ModelConfig) -> None:
@@ -139,6 +146,8 @@ def build_memn2n(
     check_memory_options(cfg)
     if cfg.tying not in TYING:
         raise SeqattnError(f"model.tying: unknown {cfg.tying!r}; choose adjacent or layerwise")
+    if cfg.linear_start_epochs < 0:
+        raise SeqattnError(f"model.linear_start_epochs: 0 (end on the valid loss) or a number of epochs, got {cfg.linear_start_epochs}")
     if not 0.0 <= cfg.random_noise < 1.0:
         raise SeqattnError(f"model.random_noise: a fraction in [0, 1), got {cfg.random_noise}")
     if src_vocab != tgt_vocab:
@@ -146,4 +155,5 @@ def build_memn2n(
     return MemN2N(
         tgt_vocab, cfg.emb_dim, pad_id, bos_id, eos_id, cfg.hops, cfg.tying, cfg.position_encoding,
         cfg.memory_slots if cfg.temporal_encoding else 0, cfg.linear_start, cfg.random_noise,
+        cfg.linear_start_epochs,
     )

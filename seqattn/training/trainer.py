@@ -337,7 +337,7 @@ class Trainer:
                     self.tensorboard.add_scalar(key, value, record["step"])
 
     def validate_and_save(self) -> None:
-        """Validate, keep the best checkpoint by the task's metric, write last.pt, and tell the model.
+        """Validate, keep the best checkpoint by the task's metric, tell the model, and write last.pt.
         Rank 0 validates and writes while the others wait; every rank takes its metrics, to step the
         LR and stop alike."""
         p, metric = self.progress, self.metric
@@ -348,7 +348,11 @@ class Trainer:
         p.bad_validations = 0 if improved else p.bad_validations + 1
         if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             self.scheduler.step(p.metric)
-        self.model.after_validation(metrics)
+        if self.main and improved:
+            save_checkpoint(self.state(), self.out / "best.pt")  # the model as validated
+        recommenced = self.model.after_validation(metrics, p.epoch + p.batch_in_epoch / self.batches_per_epoch)
+        if recommenced:
+            self.recommence()
         if self.main:
             record = {"step": p.step, "epoch": p.epoch, **metrics, "lr": self.optimizer.param_groups[0]["lr"],
                       "elapsed": p.elapsed}
@@ -356,12 +360,21 @@ class Trainer:
             self.log(
                 f"step {p.step} valid loss {metrics['valid_loss']:.3f} ppl {metrics['valid_ppl']:.2f} "
                 f"{metric.label} {metric.format(p.metric)}{' (best)' if improved else ''}"
+                + ("; the model changed: best metric, early stopping and LR schedule restart" if recommenced else "")
             )
-            state = self.state()
-            if improved:
-                save_checkpoint(state, self.out / "best.pt")
-            save_checkpoint(state, self.out / "last.pt")
+            save_checkpoint(self.state(), self.out / "last.pt")
         self.wait_for_main()
+
+    def recommence(self) -> None:
+        """Training recommences on a changed model (MemN2N's linear start ended, Sukhbaatar et al. 2015,
+        sec. 4.2): what was validated before no longer says how this model does, so the best metric,
+        the early-stopping count and a plateau schedule start over, at the configured LR."""
+        p = self.progress
+        p.best_metric, p.bad_validations = None, 0
+        if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            self.scheduler.best, self.scheduler.num_bad_epochs = self.scheduler.mode_worse, 0
+            for group in self.optimizer.param_groups:
+                group["lr"] = self.cfg.train.lr
 
     # ---- the loop -----------------------------------------------------------------------------
     def stop_reason(self) -> str | None:
