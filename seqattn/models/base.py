@@ -52,10 +52,9 @@ class TrainingHooks:
 
     def after_validation(self, metrics: dict[str, float], epochs: float) -> bool:
         """After each validation, with its metrics (valid_loss, the task's metric) and the epochs trained
-        so far (fractional): change what a
-        training schedule of the model's own follows (MemN2N's linear start). True when the model now
-        computes something else and training recommences: the trainer then restarts its best metric,
-        early stopping and plateau schedule. Nothing and False by default."""
+        so far (fractional): change what a training schedule of the model's own follows (MemN2N's
+        linear start). True when the model now computes something else and training recommences: the
+        trainer then restarts its best metric, early stopping and plateau schedule. False by default."""
         return False
 
     def end_update(self, stats: dict[str, float]) -> None:

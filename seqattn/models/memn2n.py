@@ -68,8 +68,8 @@ class MemN2N(MemoryNetwork):
 
     Training tricks (sec. 4.2, 4.1): linear start (the memory softmaxes removed until the validation
     loss stops decreasing, or for `linear_start_epochs` epochs as the authors' code does; the trainer
-    calls `after_validation`) and random noise (empty memories
-    shifting the temporal indices of training stories).
+    calls `after_validation`) and random noise (empty memories shifting the temporal indices of
+    training stories).
     """
 
     def __init__(

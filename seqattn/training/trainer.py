@@ -350,7 +350,7 @@ class Trainer:
             self.scheduler.step(p.metric)
         if self.main and improved:
             save_checkpoint(self.state(), self.out / "best.pt")  # the model as validated
-        recommenced = self.model.after_validation(metrics, p.epoch + p.batch_in_epoch / self.batches_per_epoch)
+        recommenced = self.model.after_validation(metrics, self.epochs_trained())
         if recommenced:
             self.recommence()
         if self.main:
@@ -369,12 +369,15 @@ class Trainer:
         """Training recommences on a changed model (MemN2N's linear start ended, Sukhbaatar et al. 2015,
         sec. 4.2): what was validated before no longer says how this model does, so the best metric,
         the early-stopping count and a plateau schedule start over, at the configured LR."""
-        p = self.progress
-        p.best_metric, p.bad_validations = None, 0
+        self.progress.best_metric, self.progress.bad_validations = None, 0
         if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            self.scheduler.best, self.scheduler.num_bad_epochs = self.scheduler.mode_worse, 0
+            self.scheduler._reset()  # its best, bad-epoch and cooldown counts
             for group in self.optimizer.param_groups:
                 group["lr"] = self.cfg.train.lr
+
+    def epochs_trained(self) -> float:
+        """Epochs trained so far, the one under way counted by its share of batches done."""
+        return self.progress.epoch + self.progress.batch_in_epoch / self.batches_per_epoch
 
     # ---- the loop -----------------------------------------------------------------------------
     def stop_reason(self) -> str | None:
@@ -415,7 +418,7 @@ class Trainer:
         if self.main:
             summary = {"arch": self.cfg.model.arch, "parameters": self.n_params, "metric": metric.name,
                        f"valid_{metric.name}": p.metric, f"best_valid_{metric.name}": p.best_metric,
-                       "valid_size": valid, "step": p.step, "epochs": p.epoch + p.batch_in_epoch / self.batches_per_epoch,
+                       "valid_size": valid, "step": p.step, "epochs": self.epochs_trained(),
                        "minutes": p.elapsed / 60, "stopped": reason}
             (self.out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
         return (f"{self.cfg.model.arch} of {self.n_params:,} parameters: valid {metric.label} {metric.format(p.metric)} "
