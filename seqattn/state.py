@@ -4,7 +4,8 @@ A state is a (possibly nested) dict, list or tuple of tensors whose first dimens
 Search advances it one token at a time with the model's `step` and reorders or expands it with
 `select_state`, never asking which model it drives. What stays the same for a sentence while it is
 decoded (the encoder's keys, values and mask) goes in a `Memory`, which beam search leaves in place
-when it only reorders the hypotheses of each sentence. A cache that grows by one position a step
+when it only reorders the hypotheses of each sentence; a `SentenceMemory` is held once per sentence,
+not once per hypothesis, and selected only when sentences leave the batch. A cache that grows by one position a step
 (the Transformer's self-attention keys and values) is held as `Rows`, which selects lazily: the
 reordering is applied when the cache is next extended, in the same copy.
 
@@ -23,6 +24,12 @@ State = Union[Tensor, "Rows", dict[str, Any], list[Any], tuple[Any, ...], None]
 class Memory(dict):
     """The part of a state that is fixed per sentence during decoding (encoder keys, values, mask):
     the rows of one sentence's hypotheses are equal copies, so reordering them changes nothing."""
+
+
+class SentenceMemory(Memory):
+    """A Memory with one row per sentence, not one per hypothesis: a batch of B rows over n sentences
+    reads row i // g of it at row i, g = B / n (beam search: g = K). Expanding and reordering the
+    hypotheses leave it as it is; `select_state(..., sentences=...)` selects it when sentences leave."""
 
 
 class Rows:
@@ -60,21 +67,32 @@ class Rows:
 Leaf = Union[Tensor, Rows]
 
 
-def map_state(fn: Callable[[Leaf], Leaf], state: State, skip_memory: bool = False) -> State:
-    """Apply `fn` to every tensor and `Rows` of a nested state (not inside a `Memory` when `skip_memory`)."""
+def map_state(fn: Callable[[Leaf], Leaf], state: State) -> State:
+    """Apply `fn` to every tensor and `Rows` of a nested state."""
     if isinstance(state, (Tensor, Rows)):
         return fn(state)
-    if isinstance(state, Memory) and skip_memory:
-        return state
     if isinstance(state, dict):
-        return type(state)((k, map_state(fn, v, skip_memory)) for k, v in state.items())
+        return type(state)((k, map_state(fn, v)) for k, v in state.items())
     if isinstance(state, (list, tuple)):
-        return type(state)(map_state(fn, v, skip_memory) for v in state)
+        return type(state)(map_state(fn, v) for v in state)
     return state
 
 
-def select_state(state: State, index: Tensor, within_sentences: bool = False) -> State:
+def select_state(
+    state: State, index: Tensor, within_sentences: bool = False, sentences: Tensor | None = None,
+) -> State:
     """Rows `index` of every tensor in `state` (batch-first): beam reordering, expansion, pruning.
-    `within_sentences`: every row of `index` comes from the same sentence's rows, so `Memory` is kept."""
-    return map_state(lambda t: t.select(index) if isinstance(t, Rows) else t.index_select(0, index), state,
-                     skip_memory=within_sentences)
+    `within_sentences`: every row of `index` comes from the same sentence's rows, so `Memory` is kept.
+    A `SentenceMemory` keeps its rows `sentences` (None: all, as they are; the sentences still in the
+    batch, in order, when some leave it)."""
+    if isinstance(state, SentenceMemory):
+        return state if sentences is None else map_state(lambda t: t.index_select(0, sentences), state)
+    if isinstance(state, Memory) and within_sentences:
+        return state
+    if isinstance(state, dict):
+        return type(state)((k, select_state(v, index, within_sentences, sentences)) for k, v in state.items())
+    if isinstance(state, (list, tuple)):
+        return type(state)(select_state(v, index, within_sentences, sentences) for v in state)
+    if isinstance(state, Rows):
+        return state.select(index)
+    return state.index_select(0, index) if isinstance(state, Tensor) else state

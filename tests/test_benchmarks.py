@@ -122,3 +122,21 @@ def test_step_share_times_the_decoder_steps_and_unwraps_them():
 
     assert step_share(model, work, torch.device("cpu")) == pytest.approx(0.5, abs=0.1)
     assert "step" not in vars(model) and model.step.__func__ is SlowStep.step
+
+
+def test_decode_ab_alternates_processes_of_two_trees(tiny_transformer: Path, tmp_path: Path) -> None:
+    """benchmarks/decode_ab.py imports seqattn from each tree given (here the repo, and a link to it),
+    times every process it starts and prints a ratio per round."""
+    link = tmp_path / "tree_b"
+    link.symlink_to(ROOT)
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks/decode_ab.py"), str(tiny_transformer), str(ROOT), str(link),
+         "--precision", "fp32", "--rounds", "2", "--passes", "1", "--sentences", "4", "--threads", "1"],
+        check=True, cwd=tmp_path, capture_output=True, text=True,
+    )
+    lines = run.stdout.splitlines()
+    assert lines[0].startswith("cpu ") and "fp32; beam 5, 4 sentences" in lines[0]
+    assert lines[1].startswith(f"{ROOT}: sentences/s median") and lines[2].startswith(f"{link}: sentences/s median")
+    assert all(len(line.split("(per process ")[1].split(")")[0].split()) == 2 for line in lines[1:3])
+    ratios = lines[3].split(": ")[1].split(";")[0].split()
+    assert len(ratios) == 2 and all(float(r) > 0 for r in ratios)

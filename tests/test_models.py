@@ -8,7 +8,7 @@ import torch
 from seqattn.config import ModelConfig
 from seqattn.data import collate
 from seqattn.models import Seq2Seq, build_model
-from seqattn.state import Memory, Rows, select_state
+from seqattn.state import Memory, Rows, SentenceMemory, select_state
 from seqattn.modules.attention import AdditiveAttention
 
 from helpers import assert_overfits, assert_padding_invariant
@@ -89,6 +89,19 @@ def test_reordering_within_sentences_leaves_the_memory_in_place() -> None:
     pruned = select_state(state, torch.tensor([2, 3]))  # the first sentence is done
     assert isinstance(pruned["memory"], Memory) and pruned["memory"]["keys"].tolist() == [[1.0], [1.0]]
     assert pruned["layers"][0]["memory"]["keys"].tolist() == [[1.0], [1.0]]
+
+
+def test_sentence_memory_is_selected_only_when_sentences_leave() -> None:
+    """A SentenceMemory (one row per sentence) stays as it is through expansion to hypotheses and
+    reordering within sentences, and keeps the rows `sentences` names when sentences leave."""
+    memory = SentenceMemory(keys=torch.tensor([[0.0], [1.0], [2.0]]))  # 3 sentences
+    state = {"h": torch.arange(3.0), "memory": memory}
+    expanded = select_state(state, torch.arange(3).repeat_interleave(2))  # 2 hypotheses each
+    assert expanded["h"].tolist() == [0.0, 0.0, 1.0, 1.0, 2.0, 2.0] and expanded["memory"] is memory
+    assert select_state(expanded, torch.tensor([1, 1, 2, 2, 5, 4]), within_sentences=True)["memory"] is memory
+    pruned = select_state(expanded, torch.tensor([0, 1, 4, 5]), sentences=torch.tensor([0, 2]))  # sentence 1 is done
+    assert pruned["h"].tolist() == [0.0, 0.0, 2.0, 2.0]
+    assert isinstance(pruned["memory"], SentenceMemory) and pruned["memory"]["keys"].tolist() == [[0.0], [2.0]]
 
 
 @pytest.mark.parametrize("grad", [False, True])

@@ -296,7 +296,7 @@ def test_block_repeated_ngrams_golden() -> None:
 @pytest.mark.parametrize("n", [1, 2, 3])
 def test_no_repeat_ngram_on_a_model_that_loves_repeating(beam_size: int, n: int) -> None:
     a, b = 3, 4  # a b a b a b ... and rarely EOS
-    model = table_model({BOS: {a: 0.9}, a: {b: 0.9, EOS: 0.01}, b: {a: 0.9, EOS: 0.01}}, vocab=8)
+    model = table_model({BOS: {a: 0.9, EOS: 0.01}, a: {b: 0.9, EOS: 0.01}, b: {a: 0.9, EOS: 0.01}}, vocab=8)
     src, src_mask = batch([6, 4])
     loose = search(model, src, src_mask, SearchConfig(beam_size=beam_size, nbest=beam_size, **MAX_LEN))
     assert all(repeated_ngrams(h.tokens, n) for hyps in loose for h in hyps)  # the test can fail

@@ -169,6 +169,32 @@ def test_beam_hypotheses_score_as_teacher_forced(norm: str) -> None:
             torch.testing.assert_close(h.alpha, model(one_src, one_mask, tgt_in).alpha[0], atol=1e-5, rtol=1e-4)
 
 
+def test_batched_beam_equals_one_at_a_time_with_one_memory_row_per_sentence() -> None:
+    """Beam search over a batch whose sentences end at different steps (the encoder memory, one row per
+    sentence, pruned as they leave) gives each sentence the hypotheses it gets alone; every step reads
+    K hypotheses against one row of keys and values per sentence."""
+    model = sharp(tiny(seed=3))
+    lengths = [5, 3, 7, 1]
+    src, src_mask = random_sources(lengths, VOCAB, PAD, EOS, seed=3)
+    rows_seen: list[tuple[int, int]] = []
+    step = model.step
+
+    def spy(y_prev: Tensor, state):
+        rows_seen.append((y_prev.size(0), state["layers"][0]["memory"]["k"].size(0)))
+        return step(y_prev, state)
+
+    model.step = spy
+    batched = beam_search(model, src, src_mask, beam_size=3, nbest=3, **MAX_LEN)
+    assert all(hyps == 3 * memory for hyps, memory in rows_seen)
+    assert len({memory for _, memory in rows_seen}) > 1  # sentences left during the search
+    for i, n in enumerate(lengths):
+        [alone] = beam_search(model, src[i : i + 1, :n], src_mask[i : i + 1, :n], beam_size=3, nbest=3, **MAX_LEN)
+        assert [h.tokens for h in batched[i]] == [h.tokens for h in alone]
+        assert [h.score for h in batched[i]] == pytest.approx([h.score for h in alone], abs=1e-5)
+        for b, a in zip(batched[i], alone):
+            torch.testing.assert_close(b.alpha, a.alpha, atol=1e-5, rtol=1e-4)
+
+
 def test_beam_of_one_is_greedy() -> None:
     model = sharp(tiny(seed=4))
     src, src_mask = random_sources([4, 7, 2, 5, 8, 6], VOCAB, PAD, EOS, seed=4)

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from seqattn.export import require
 from seqattn.models.transformer import TransformerSeq2Seq
-from seqattn.state import Memory, Rows
+from seqattn.state import Rows, SentenceMemory
 from seqattn.tasks.translation import TranslationTask
 
 OPSET = 17  # LayerNormalization is one op from 17 on
@@ -48,9 +48,9 @@ class DecoderStep(nn.Module):
     def forward(
         self, y_prev: Tensor, src_mask: Tensor, memory_k: Tensor, memory_v: Tensor, self_k: Tensor, self_v: Tensor,
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        layers = [{"memory": Memory(k=memory_k[i], v=memory_v[i]), "self_k": Rows(self_k[i]), "self_v": Rows(self_v[i])}
+        layers = [{"memory": SentenceMemory(k=memory_k[i], v=memory_v[i]), "self_k": Rows(self_k[i]), "self_v": Rows(self_v[i])}
                   for i in range(len(self.model.decoder.layers))]
-        log_probs, alpha, state = self.model.step(y_prev, {"memory": Memory(mask=src_mask), "layers": layers})
+        log_probs, alpha, state = self.model.step(y_prev, {"memory": SentenceMemory(mask=src_mask), "layers": layers})
         caches = state["layers"]
         return (log_probs, alpha, torch.stack([x["self_k"].tensor() for x in caches]),
                 torch.stack([x["self_v"].tensor() for x in caches]))

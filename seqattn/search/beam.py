@@ -62,6 +62,7 @@ def beam_search(
     K, B = beam_size, src.size(0)
     device = src.device
     max_lens = max_output_lengths(src_mask, max_len_a, max_len_b)
+    # K rows per sentence; a SentenceMemory stays one row per sentence
     state = select_state(model.encode(src, src_mask), torch.arange(B, device=device).repeat_interleave(K))
     active = list(range(B))  # sentence of each active group of K rows
     # only beam 0 expands at the first step: the K start rows are identical
@@ -79,11 +80,13 @@ def beam_search(
             raise SeqattnError("search.coverage_penalty: the model has no attention to measure coverage; set it to 0")
         log_probs = constrain(log_probs, model, t, min_len, tokens, no_repeat_ngram)
         attn = append_step(attn, step_alpha)  # the attention of whatever token each row emits now
-        V = log_probs.size(-1)
-        cand = (scores.unsqueeze(-1) + log_probs.view(n, K, V)).view(n, K * V)
+        # the 2K best of a sentence's K * V continuations are among the 2K best of each row's V
+        C = min(2 * K, log_probs.size(-1))
+        row_log_probs, row_tok = log_probs.topk(C, dim=-1)  # [nK, C]
+        cand = (scores.unsqueeze(-1) + row_log_probs.view(n, K, C)).view(n, K * C)
         cand_scores, cand_index = cand.topk(2 * K, dim=-1)  # [n, 2K], best first
-        cand_row = cand_index.div(V, rounding_mode="floor") + K * torch.arange(n, device=device).unsqueeze(1)
-        cand_tok = cand_index.remainder(V)  # [n, 2K]
+        cand_row = cand_index.div(C, rounding_mode="floor") + K * torch.arange(n, device=device).unsqueeze(1)
+        cand_tok = row_tok.view(n, K * C).gather(1, cand_index)  # [n, 2K]
         cand_eos = cand_tok.eq(model.eos_id)
 
         # finalise the EOS candidates ranked within the top K
@@ -117,8 +120,8 @@ def beam_search(
         keep = [i for i, d in enumerate(done) if not d]
         if not keep:
             break
-        shrink = len(keep) < n
-        if shrink:  # shrink the batch to the sentences still running
+        keep_groups = None
+        if len(keep) < n:  # shrink the batch to the sentences still running
             keep_groups = torch.tensor(keep, device=device)
             keep_rows = (K * keep_groups.unsqueeze(1) + torch.arange(K, device=device)).view(-1)  # [n'K]
             scores = scores.index_select(0, keep_groups)
@@ -126,6 +129,6 @@ def beam_search(
             active = [active[i] for i in keep]
         # reorder (and shrink) in one pass; each row's parent is of its own sentence, so a Memory
         # only needs selecting when sentences leave
-        state = select_state(state, rows, within_sentences=not shrink)
+        state = select_state(state, rows, within_sentences=keep_groups is None, sentences=keep_groups)
 
     return [sorted(hyps, key=lambda h: h.score, reverse=True)[:nbest] for hyps in final]

@@ -60,7 +60,7 @@ def decode(
             break
         if len(keep) < len(active):
             index = torch.tensor(keep, device=src.device)
-            y, log_prob, tokens, attn, state = select_state((y, log_prob, tokens, attn, state), index)
+            y, log_prob, tokens, attn, state = select_state((y, log_prob, tokens, attn, state), index, sentences=index)
             active = [active[i] for i in keep]
     return results
 

@@ -70,8 +70,9 @@ class MultiHeadAttention(Attention):
         self, query: Tensor, keys: Tensor, values: Tensor, mask: Tensor | None = None, t: Tensor | None = None,
         *, need_weights: bool = True,
     ) -> tuple[Tensor, Tensor | None]:
-        """query [B, d_model] or [B, T, d_model]; keys, values [B, h, S, d_k] (precomputed); mask [B, S]
-        or [B | 1, T, S] (True = attend; None: everywhere); t unused (positions are in the embeddings)
+        """query [B, d_model] or [B, T, d_model]; keys, values [B, h, S, d_k] (precomputed; for one query
+        position also [n, h, S, d_k], shared by B / n consecutive queries each, as a SentenceMemory is);
+        mask [B | n, S] or [B | 1, T, S] (True = attend; None: everywhere); t unused (positions are in the embeddings)
         -> context [B, (T,) d_model], alpha [B, (T,) S] (the pre-dropout weights, None unless `need_weights`)."""
         one_step = query.dim() == 2
         q = query.unsqueeze(1) if one_step else query  # [B, T, d_model]
@@ -79,8 +80,11 @@ class MultiHeadAttention(Attention):
         p, alpha = (self.dropout if self.training else 0.0), None
         queries = self.queries(q)  # [B, h, T, d_k]
         if q.size(1) == 1:  # a search step: float32 matmuls (module docstring)
+            B, n = q.size(0), keys.size(0)  # n < B: g = B / n hypotheses share each row of keys and values
+            folded = queries.transpose(1, 2).reshape(n, B // n, self.h, self.d_k).transpose(1, 2)  # [n, h, g, d_k]
             with torch.autocast(q.device.type, enabled=False):
-                heads, weights = self.attend(queries.float(), keys.float(), values.float(), m, p)
+                heads, weights = self.attend(folded.float(), keys.float(), values.float(), m, p)  # [n, h, g, *]
+            heads, weights = (x.transpose(1, 2).reshape(B, 1, self.h, -1).transpose(1, 2) for x in (heads, weights))
         elif need_weights or (p > 0.0 and q.device.type == "cpu"):  # the fused kernel's dropout: module docstring
             heads, weights = self.attend(queries, keys, values, m, p)
         else:

@@ -2,22 +2,23 @@
 
 The decoder state (batch-first throughout, so `select_state` reorders it with the beam):
 
-    {"memory": Memory(mask=src_mask [B, S]),
-     "layers": [{"memory": Memory(k, v: W^K, W^V of the encoder memory [B, h, S, d_k]),
+    {"memory": SentenceMemory(mask=src_mask [n, S]),
+     "layers": [{"memory": SentenceMemory(k, v: W^K, W^V of the encoder memory [n, h, S, d_k]),
                  "self_k", "self_v": Rows of the self-attention keys, values of the t positions decoded so
                  far [B, h, t, d_k]}
                 per layer]}
 
 Teacher forcing runs the whole target in one pass under a causal mask; a search step runs one new
 position per hypothesis against the cache and appends its keys and values, applying the beam's
-reordering in the same copy (`Rows.extend`). Both are `advance`.
+reordering in the same copy (`Rows.extend`). Both are `advance`. The encoder memory stays one row per
+sentence (n) under beam search, whose B = nK hypotheses attend to it as K queries a sentence.
 """
 from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
 
-from seqattn.state import Memory, Rows, State
+from seqattn.state import Rows, SentenceMemory, State
 from seqattn.modules.attention.multihead import MultiHeadAttention
 from seqattn.modules.encoders.transformer import FeedForward, Residual
 from seqattn.modules.positional import PositionalEmbedding
@@ -39,9 +40,9 @@ class TransformerDecoderLayer(nn.Module):
         self.ffn_res = Residual(d_model, dropout, pre_norm)
 
     def forward(
-        self, x: Tensor, cache: dict[str, Rows | Memory], src_mask: Tensor, self_mask: Tensor | None,
+        self, x: Tensor, cache: dict[str, Rows | SentenceMemory], src_mask: Tensor, self_mask: Tensor | None,
         need_weights: bool,
-    ) -> tuple[Tensor, Tensor | None, dict[str, Rows | Memory]]:
+    ) -> tuple[Tensor, Tensor | None, dict[str, Rows | SentenceMemory]]:
         """x [B, T, d_model]: the T positions after the t cached ones; self_mask [1, T, t + T] (None: T = 1,
         all visible) -> x [B, T, d_model], cross-attention alpha [B, T, S] or None, cache with t + T positions."""
         h = self.self_res.input(x)
@@ -84,8 +85,8 @@ class TransformerDecoder(nn.Module):
             attn = layer.cross_attn
             memory_k, memory_v = attn.precompute(memory, memory)  # [B, h, S, d_k]
             empty = memory_k.new_zeros(B, attn.h, 0, attn.d_k)  # [B, h, 0, d_k]
-            layers.append({"memory": Memory(k=memory_k, v=memory_v), "self_k": Rows(empty), "self_v": Rows(empty)})
-        return {"memory": Memory(mask=src_mask), "layers": layers}
+            layers.append({"memory": SentenceMemory(k=memory_k, v=memory_v), "self_k": Rows(empty), "self_v": Rows(empty)})
+        return {"memory": SentenceMemory(mask=src_mask), "layers": layers}
 
     def advance(self, tokens: Tensor, state: State, need_alpha: bool = True) -> tuple[Tensor, Tensor | None, State]:
         """tokens [B, T]: the next T target inputs -> logits [B, T, V], alpha [B, T, S] or None, state.
