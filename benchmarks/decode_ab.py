@@ -22,6 +22,8 @@ from pathlib import Path
 
 import typer
 
+from seqattn.config import data_root
+
 HERE = Path(__file__).resolve()
 
 
@@ -58,12 +60,16 @@ def main(
     results: dict[Path, list[dict]] = {tree_a: [], tree_b: []}
     for r in range(rounds):
         for tree in (tree_a, tree_b) if r % 2 == 0 else (tree_b, tree_a):
-            env = {**os.environ, "PYTHONPATH": str(tree.resolve())}
+            # both trees read the data this one reads (a tree's default data root lies beside it)
+            env = {**os.environ, "PYTHONPATH": str(tree.resolve()), "SEQATTN_DATA_ROOT": str(data_root(None).resolve())}
             cmd = [sys.executable, str(HERE), str(checkpoint.resolve()), str(tree_a), str(tree_b), "--child",
                    "--precision", precision, "--passes", str(passes), "--sentences", str(sentences),
                    "--threads", str(threads)]
-            out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
-            results[tree].append(json.loads(out.strip().splitlines()[-1]))
+            run = subprocess.run(cmd, env=env, capture_output=True, text=True)
+            if run.returncode:
+                last = (run.stderr.strip().splitlines() or ["no message"])[-1]
+                raise SystemExit(f"decode_ab: the process of {tree} failed: {last}")
+            results[tree].append(json.loads(run.stdout.strip().splitlines()[-1]))
     cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
                 if l.startswith("model name")), platform.processor())
     flags = set(next((l for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("flags")), "").split())
