@@ -5,7 +5,7 @@
 TREE_A and TREE_B are checkouts (e.g. `git worktree add /tmp/base HEAD~1` and `.`). Each round runs one
 process per tree, A then B then B then A on the next round, each timing `--passes` passes of beam-5
 search (`Model.translate`, batches of 64) over the first test2016 sentences after a warm-up batch.
-On a shared 2-core machine one version's passes range over 30% from one minute to the next, so a
+On a shared 2-core machine one version's passes range over 30-40% from one minute to the next, so a
 difference of a few percent shows only in the ratio B / A per round and its median, which this prints
 with the machine and the BLEU of each tree's output (they may differ where bf16 ties break differently).
 """
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -69,16 +68,16 @@ def main(
             if run.returncode:
                 last = (run.stderr.strip().splitlines() or ["no message"])[-1]
                 raise SystemExit(f"decode_ab: the process of {tree} failed: {last}")
-            results[tree].append(json.loads(run.stdout.strip().splitlines()[-1]))
-    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
-                if l.startswith("model name")), platform.processor())
-    flags = set(next((l for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("flags")), "").split())
-    print(f"cpu {cpu}; avx512_bf16 {'avx512_bf16' in flags}, amx_bf16 {'amx_bf16' in flags}, "
-          f"avx512_vnni {'avx512_vnni' in flags}; {threads} threads; {precision}; beam 5, {sentences} sentences")
+            result = json.loads(run.stdout.strip().splitlines()[-1])
+            if not Path(result["seqattn"]).is_relative_to(tree.resolve()):
+                raise SystemExit(f"decode_ab: {tree} is not a seqattn checkout: its process imported {result['seqattn']}")
+            results[tree].append(result)
+    from nmt_speed import cpu_flags, cpu_model  # here, not in the processes, which import another seqattn
+
+    print(f"cpu {cpu_model()}; {cpu_flags()}; {threads} threads; {precision}; beam 5, {sentences} sentences")
     medians = {}
     for tree, runs in results.items():
         medians[tree] = [statistics.median(run["per_s"]) for run in runs]
-        assert all(Path(run["seqattn"]).is_relative_to(tree.resolve()) for run in runs), f"{tree}: seqattn not imported from it"
         print(f"{tree}: sentences/s median {statistics.median(medians[tree]):.1f} (per process "
               f"{' '.join(f'{x:.1f}' for x in medians[tree])}), BLEU {runs[0]['bleu']:.2f}")
     ratios = [b / a for a, b in zip(medians[tree_a], medians[tree_b])]

@@ -76,9 +76,17 @@ def cpu_model() -> str:
     return names[0] if names else platform.processor() or "unknown"
 
 
+def cpu_flags(wanted: tuple[str, ...] = ("avx512_bf16", "amx_bf16", "avx512_vnni")) -> str:
+    """Which of the CPU flags that bf16 and int8 speed hang on /proc/cpuinfo lists."""
+    info = Path("/proc/cpuinfo")
+    flags = {flag for line in info.read_text().splitlines() if line.startswith("flags")
+             for flag in line.split(":", 1)[1].split()} if info.is_file() else set()
+    return ", ".join(f"{flag} {'yes' if flag in flags else 'no'}" for flag in wanted)
+
+
 def machine(trainer: Trainer, decode_precisions: list[str]) -> list[Row]:
     dev = trainer.device
-    rows = [("cpu", cpu_model(), ""), ("logical_cores", os.cpu_count(), "cores"),
+    rows = [("cpu", cpu_model(), ""), ("cpu_flags", cpu_flags(), ""), ("logical_cores", os.cpu_count(), "cores"),
             ("torch_threads", torch.get_num_threads(), "threads"), ("torch", torch.__version__, ""),
             ("device", str(dev), "")]
     if dev.type == "cuda":

@@ -67,14 +67,16 @@ class Rows:
 Leaf = Union[Tensor, Rows]
 
 
-def map_state(fn: Callable[[Leaf], Leaf], state: State) -> State:
-    """Apply `fn` to every tensor and `Rows` of a nested state."""
+def map_state(fn: Callable[[Leaf], Leaf], state: State, memory: Callable[[Memory], State] | None = None) -> State:
+    """Apply `fn` to every tensor and `Rows` of a nested state; a `Memory` goes to `memory` instead when given."""
     if isinstance(state, (Tensor, Rows)):
         return fn(state)
+    if isinstance(state, Memory) and memory is not None:
+        return memory(state)
     if isinstance(state, dict):
-        return type(state)((k, map_state(fn, v)) for k, v in state.items())
+        return type(state)((k, map_state(fn, v, memory)) for k, v in state.items())
     if isinstance(state, (list, tuple)):
-        return type(state)(map_state(fn, v) for v in state)
+        return type(state)(map_state(fn, v, memory) for v in state)
     return state
 
 
@@ -85,14 +87,12 @@ def select_state(
     `within_sentences`: every row of `index` comes from the same sentence's rows, so `Memory` is kept.
     A `SentenceMemory` keeps its rows `sentences` (None: all, as they are; the sentences still in the
     batch, in order, when some leave it)."""
-    if isinstance(state, SentenceMemory):
-        return state if sentences is None else map_state(lambda t: t.index_select(0, sentences), state)
-    if isinstance(state, Memory) and within_sentences:
-        return state
-    if isinstance(state, dict):
-        return type(state)((k, select_state(v, index, within_sentences, sentences)) for k, v in state.items())
-    if isinstance(state, (list, tuple)):
-        return type(state)(select_state(v, index, within_sentences, sentences) for v in state)
-    if isinstance(state, Rows):
-        return state.select(index)
-    return state.index_select(0, index) if isinstance(state, Tensor) else state
+    def rows(t: Leaf) -> Leaf:
+        return t.select(index) if isinstance(t, Rows) else t.index_select(0, index)
+
+    def memory(m: Memory) -> State:
+        if isinstance(m, SentenceMemory):
+            return m if sentences is None else map_state(lambda t: t.index_select(0, sentences), m)
+        return m if within_sentences else map_state(rows, m)
+
+    return map_state(rows, state, memory)
