@@ -84,7 +84,8 @@ def cpu_flags(wanted: tuple[str, ...] = ("avx512_bf16", "amx_bf16", "avx512_vnni
     return ", ".join(f"{flag} {'yes' if flag in flags else 'no'}" for flag in wanted)
 
 
-def machine(trainer: Trainer, decode_precisions: list[str]) -> list[Row]:
+def machine(trainer: Trainer, decode_precisions: list[str] | None = None) -> list[Row]:
+    """The CPU, threads, torch, device and training precision; the decoding precisions when given."""
     dev = trainer.device
     rows = [("cpu", cpu_model(), ""), ("cpu_flags", cpu_flags(), ""), ("logical_cores", os.cpu_count(), "cores"),
             ("torch_threads", torch.get_num_threads(), "threads"), ("torch", torch.__version__, ""),
@@ -92,8 +93,10 @@ def machine(trainer: Trainer, decode_precisions: list[str]) -> list[Row]:
     if dev.type == "cuda":
         rows.append(("gpu", torch.cuda.get_device_name(dev), ""))
     train_dtype = str(trainer.amp_dtype or torch.float32).removeprefix("torch.")
-    return rows + [("train_precision", train_dtype, f"(train.precision={trainer.cfg.train.precision})"),
-                   ("decode_precisions", ",".join(decode_precisions), "(--decode-precisions)")]
+    rows.append(("train_precision", train_dtype, f"(train.precision={trainer.cfg.train.precision})"))
+    if decode_precisions is not None:
+        rows.append(("decode_precisions", ",".join(decode_precisions), "(--decode-precisions)"))
+    return rows
 
 
 def precision_name(dtype: torch.dtype | None) -> str:

@@ -140,3 +140,35 @@ def test_decode_ab_alternates_processes_of_two_trees(tiny_transformer: Path, tmp
     assert all(len(line.split("(per process ")[1].split(")")[0].split()) == 2 for line in lines[1:3])
     ratios = lines[3].split(": ")[1].split(";")[0].split()
     assert len(ratios) == 2 and all(float(r) > 0 for r in ratios)
+
+
+def run_benchmark(script: str, *args: str, out: Path) -> dict:
+    """A benchmark script's JSON figures (the run must succeed)."""
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args, "--json", str(out)],
+                         cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    return json.loads(out.read_text(encoding="utf-8"))
+
+
+def test_qa_speed_reports_training_and_answering(babi: Path, tmp_path: Path) -> None:
+    figures = run_benchmark(
+        "qa_speed.py", str(ROOT / "recipes/sukhbaatar2015/memn2n.yaml"), f"out_dir={tmp_path / 'run'}",
+        f"babi.root={babi.parent}", "model.emb_dim=8", "--steps", "3", "--warmup", "1", "--questions", "8",
+        out=tmp_path / "qa.json")
+    assert figures["train_updates"] == 3 and figures["answer_questions"] == 8 and figures["torch_threads"] == 1
+    assert all(figures[f"beam{k}_questions_per_s"] > 0 and 0 <= figures[f"beam{k}_accuracy"] <= 100 for k in (1, 5))
+    assert figures["train_questions_per_s"] > 0 and "decode_precisions" not in figures
+
+
+def test_caption_speed_reports_cached_and_uncached_training(tiny_flickr: Path, tmp_path: Path) -> None:
+    figures = run_benchmark(
+        "caption_speed.py", str(ROOT / "recipes/xu2015/soft.yaml"), f"out_dir={tmp_path / 'run'}",
+        f"captions.root={tiny_flickr.parent}", f"captions.dataset={tiny_flickr.name}",
+        "captions.splits={train: Flickr_8k.trainImages.txt, valid: Flickr_8k.devImages.txt}",
+        "backbone.name=resnet18", "backbone.pretrained=none", "backbone.image_size=64", "backbone.grid=2",
+        f"backbone.cache_dir={tmp_path / 'cache'}",
+        "model.emb_dim=8", "model.hidden_dim=8", "model.attention_dim=8", "train.batch_tokens=100", "train.threads=1",
+        "--steps", "2", "--warmup", "1", "--images", "3", "--beam-size", "2",
+        out=tmp_path / "caption.json")
+    assert figures["trainable_parameters"] < figures["parameters"]  # the CNN is frozen
+    assert figures["train_cached_images_per_s"] > 0 and figures["train_uncached_images_per_s"] > 0

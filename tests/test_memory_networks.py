@@ -16,7 +16,7 @@ from seqattn.data.vocab import WordVocab
 from seqattn.errors import SeqattnError
 from seqattn.models.kvmemnn import build_kvmemnn, last_words
 from seqattn.models.memn2n import MemN2N, build_memn2n
-from seqattn.modules.memory import BagOfWords, ages, position_encoding
+from seqattn.modules.memory import BagOfWords, ages, masked_attention, noisy_ages, position_encoding
 from seqattn.search import beam_search, greedy_search
 
 PAD, BOS, EOS = 0, 2, 3
@@ -51,6 +51,8 @@ MODELS = {
     "memn2n-layerwise": lambda v: memn2n(len(v), tying="layerwise", position_encoding=False),
     "kvmemnn": lambda v: kvmemnn(v),
     "kvmemnn-last-word-hashed": lambda v: kvmemnn(v, values="last-word", key_hashing=True),
+    "memn2n-capacity": lambda v: memn2n(len(v), memory_capacity=12),  # 4-8 empty slots beside 8 memories at most
+    "kvmemnn-capacity": lambda v: kvmemnn(v, memory_capacity=12),
 }
 
 
@@ -87,7 +89,22 @@ def test_hop_attention_is_a_distribution_over_real_slots(name: str, stories: lis
     assert not batch.src_mask.all()  # some padding slots to check
     pad = ~batch.src_mask.unsqueeze(1).expand_as(p)
     assert p[pad].eq(0).all()
-    torch.testing.assert_close(p.sum(-1), torch.ones(p.shape[:2]))
+    if "capacity" in name:  # the empty slots take a share of every softmax
+        assert p.sum(-1).lt(1).all() and p.sum(-1).gt(0).all()
+    else:
+        torch.testing.assert_close(p.sum(-1), torch.ones(p.shape[:2]))
+
+
+def test_empty_slots_of_a_memory_capacity_by_hand():
+    """p_i = exp(s_i) / (sum_j exp(s_j) + S - n): scores (ln 3, 0) of n = 2 memories in S = 4 slots
+    give (3, 1) / 6; a story filling the memory is a plain softmax; padding stays 0."""
+    scores = torch.tensor([[3.0, 1.0, 7.0], [3.0, 1.0, 1.0]]).log()
+    mask = torch.tensor([[True, True, False], [True, True, True]])
+    p = masked_attention(scores, mask, capacity=4)
+    torch.testing.assert_close(p, torch.tensor([[3 / 6, 1 / 6, 0.0], [3 / 6, 1 / 6, 1 / 6]]))
+    torch.testing.assert_close(masked_attention(scores, mask, capacity=3)[1], torch.tensor([0.6, 0.2, 0.2]))
+    torch.testing.assert_close(masked_attention(scores, mask)[0], torch.tensor([0.75, 0.25, 0.0]))
+    assert masked_attention(scores, mask, softmax=False, capacity=4).equal(scores.masked_fill(~mask, 0.0))
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -170,6 +187,22 @@ def test_linear_start_for_a_number_of_epochs(stories: list[BabiExample]):
         memn2n(10, linear_start_epochs=-1)
 
 
+def test_noisy_ages_leave_one_uniform_gap_among_ten_memories():
+    """10 memories and ceil(0.1 * 10) = 1 empty one: the real ages are 0..10 less one place, drawn
+    uniformly, oldest first; 3 memories get 1 empty one among 4 places; padding stays 0."""
+    torch.manual_seed(0)
+    mask = torch.arange(12) < torch.tensor([[10], [3]])  # [2, 12]
+    gaps = torch.zeros(11)
+    for _ in range(2200):
+        age = noisy_ages(mask, 0.1)
+        assert age[~mask].eq(0).all() and age[1, :3].max() <= 3
+        real = age[0, :10]
+        assert real.diff().lt(0).all() and 0 <= real.min() and real.max() <= 10
+        gaps[sorted(set(range(11)) - set(real.tolist()))] += 1
+    assert gaps.sum() == 2200 and gaps.min() > 150 and gaps.max() < 250  # 200 each when uniform
+    assert noisy_ages(mask, 0.0).equal(ages(mask))  # no empty memories: the plain ages
+
+
 def test_random_noise_changes_only_training_forward(stories: list[BabiExample]):
     vocab = build_babi_vocab(stories)
     torch.manual_seed(0)
@@ -237,6 +270,9 @@ def test_unknown_options_name_the_key():
         kvmemnn(tiny_vocab(), values="first-word")
     with pytest.raises(SeqattnError, match=r"model.key_hashing: needs the vocabulary's words"):
         build_kvmemnn(ModelConfig(key_hashing=True), 14, 14, PAD, BOS, EOS)
+    for build in (lambda: memn2n(20, memory_capacity=-1), lambda: kvmemnn(tiny_vocab(), memory_capacity=-1)):
+        with pytest.raises(SeqattnError, match=r"model.memory_capacity: 0 \(no empty slots\) or the memory's size, got -1"):
+            build()
 
 
 def test_modules_memory_loads_no_models_or_config():

@@ -155,21 +155,36 @@ class BabiBatch(Batch):
                          support=self.support)
 
 
+@dataclass
+class BabiIds:
+    """A BabiExample as word ids: what a batch is built from."""
+
+    memory: list[list[int]]  # [M][W_i]
+    question: list[int]
+    answer: list[int]
+    support: list[int]
+
+
+def encode_babi(ex: BabiExample, vocab: WordVocab) -> BabiIds:
+    """The example's words (already tokenised by `words`) -> ids; unknown words -> unk_id."""
+    ids = lambda tokens: [vocab.stoi.get(w, vocab.unk_id) for w in tokens]  # noqa: E731
+    return BabiIds([ids(s) for s in ex.memory], ids(ex.question), ids(ex.answer), ex.support)
+
+
 def collate_babi(examples: list[BabiExample], indices: list[int], vocab: WordVocab) -> BabiBatch:
-    """examples[i] for i in indices -> a padded batch; tgt_in = BOS + answer, tgt_out = answer + EOS."""
-    chosen = [examples[i] for i in indices]
+    """examples[i] for i in indices -> a padded batch (collate_ids)."""
+    return collate_ids([encode_babi(examples[i], vocab) for i in indices], indices, vocab)
+
+
+def collate_ids(chosen: list[BabiIds], indices: list[int], vocab: WordVocab) -> BabiBatch:
+    """Encoded examples -> a padded batch; tgt_in = BOS + answer, tgt_out = answer + EOS."""
     M = max(1, max(len(ex.memory) for ex in chosen))
     W = max(1, max(len(s) for ex in chosen for s in (*ex.memory, ex.question)))
-    src = torch.full((len(chosen), M + 1, W), vocab.pad_id, dtype=torch.long)  # [B, M+1, W]
-    src_mask = torch.zeros(len(chosen), M, dtype=torch.bool)  # [B, M]
-    answers = []
-    for b, ex in enumerate(chosen):
-        for i, ids in enumerate(vocab.encode([" ".join(s) for s in ex.memory])):
-            src[b, i, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-        src_mask[b, : len(ex.memory)] = True
-        question = vocab.encode([" ".join(ex.question)])[0]
-        src[b, M, : len(question)] = torch.tensor(question, dtype=torch.long)
-        answers.append(vocab.encode([" ".join(ex.answer)])[0])
+    blank, row = [vocab.pad_id] * W, lambda s: s + [vocab.pad_id] * (W - len(s))  # noqa: E731
+    src = torch.tensor([[*map(row, ex.memory), *[blank] * (M - len(ex.memory)), row(ex.question)] for ex in chosen],
+                       dtype=torch.long)  # [B, M+1, W]
+    src_mask = torch.arange(M) < torch.tensor([len(ex.memory) for ex in chosen]).unsqueeze(1)  # [B, M]
+    answers = [ex.answer for ex in chosen]
     return BabiBatch(
         src=src, src_mask=src_mask,
         tgt_in=pad([[vocab.bos_id] + a for a in answers], vocab.pad_id),

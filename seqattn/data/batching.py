@@ -38,10 +38,8 @@ class Batch:
 
 def pad(seqs: list[list[int]], pad_id: int) -> Tensor:
     """Right-pad lists of ids into a [B, max_len] long tensor."""
-    out = torch.full((len(seqs), max(map(len, seqs))), pad_id, dtype=torch.long)
-    for i, s in enumerate(seqs):
-        out[i, : len(s)] = torch.tensor(s, dtype=torch.long)
-    return out
+    width = max(map(len, seqs))
+    return torch.tensor([s + [pad_id] * (width - len(s)) for s in seqs], dtype=torch.long)
 
 
 def collate(src: list[list[int]], tgt: list[list[int]], indices: list[int], pad_id: int, bos_id: int, eos_id: int,

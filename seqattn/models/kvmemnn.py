@@ -43,10 +43,10 @@ class KVMemNN(MemoryNetwork):
 
     def __init__(
         self, vocab: int, dim: int, pad_id: int, bos_id: int, eos_id: int, hops: int = 2, values: str = "sentence",
-        position: bool = True, temporal_slots: int = 64, stopwords: Tensor | None = None,
+        position: bool = True, temporal_slots: int = 64, stopwords: Tensor | None = None, capacity: int = 0,
     ) -> None:
         super().__init__(pad_id, bos_id, eos_id)
-        self.values = values
+        self.values, self.capacity = values, capacity
         self.A = BagOfWords(vocab, dim, pad_id, position, temporal_slots)
         self.R = nn.ModuleList(nn.Linear(dim, dim, bias=False) for _ in range(hops))
         self.decoder = AnswerDecoder(vocab, dim, pad_id, bos_id, nn.Embedding(vocab, dim))  # output: B
@@ -73,7 +73,7 @@ class KVMemNN(MemoryNetwork):
         q = self.A(question)  # A Phi_X(x) [B, d]
         alphas = []
         for R in self.R:
-            p = masked_attention(torch.einsum("bmd,bd->bm", keys, q), mask)
+            p = masked_attention(torch.einsum("bmd,bd->bm", keys, q), mask, capacity=self.capacity)
             q = R(q + torch.einsum("bm,bmd->bd", p, values))
             alphas.append(p)
         return q, torch.stack(alphas, 1)
@@ -96,5 +96,5 @@ def build_kvmemnn(
         stopwords = stopword_mask(words)
     return KVMemNN(
         tgt_vocab, cfg.emb_dim, pad_id, bos_id, eos_id, cfg.hops, cfg.values, cfg.position_encoding,
-        cfg.memory_slots if cfg.temporal_encoding else 0, stopwords,
+        cfg.memory_slots if cfg.temporal_encoding else 0, stopwords, cfg.memory_capacity,
     )

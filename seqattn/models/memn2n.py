@@ -38,7 +38,8 @@ class MemoryNetwork(Seq2Seq):
     @torch.no_grad()
     def hop_attention(self, src: Tensor, src_mask: Tensor) -> Tensor:
         """Every hop's weights over the memories [B, K, M] (for pictures): 0 at padding; during a
-        MemN2N linear start the raw scores u^T m_i, which need not sum to 1."""
+        MemN2N linear start the raw scores u^T m_i, which need not sum to 1; with a memory capacity,
+        what the empty slots take is missing from the sum."""
         return self.hops(src, src_mask)[1]
 
     def encode(self, src: Tensor, src_mask: Tensor) -> State:
@@ -75,10 +76,10 @@ class MemN2N(MemoryNetwork):
     def __init__(
         self, vocab: int, dim: int, pad_id: int, bos_id: int, eos_id: int, hops: int = 3, tying: str = "adjacent",
         position: bool = True, temporal_slots: int = 64, linear_start: bool = False, random_noise: float = 0.0,
-        linear_start_epochs: int = 0,
+        linear_start_epochs: int = 0, capacity: int = 0,
     ) -> None:
         super().__init__(pad_id, bos_id, eos_id)
-        self.n_hops, self.tying, self.random_noise = hops, tying, random_noise
+        self.n_hops, self.tying, self.random_noise, self.capacity = hops, tying, random_noise, capacity
         self.linear_start_epochs = linear_start_epochs
         n_levels = hops + 1 if tying == "adjacent" else 3
         self.levels = nn.ModuleList(BagOfWords(vocab, dim, pad_id, position, temporal_slots) for _ in range(n_levels))
@@ -93,21 +94,22 @@ class MemN2N(MemoryNetwork):
             level.embed.weight.data[pad_id].zero_()
         self.decoder.embed.weight.data[pad_id].zero_()
 
-    def embeddings(self, k: int) -> tuple[BagOfWords, BagOfWords]:
-        """A^k, C^k for hop k = 1..K."""
-        if self.tying == "adjacent":
-            return self.levels[k - 1], self.levels[k]
-        return self.levels[1], self.levels[2]
+    def embeddings(self, k: int) -> tuple[int, int]:
+        """Which of `levels` are A^k and C^k for hop k = 1..K."""
+        return (k - 1, k) if self.tying == "adjacent" else (1, 2)
 
     def read(self, story: Tensor, question: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         age = noisy_ages(mask, self.random_noise) if self.training and self.random_noise > 0 else ages(mask)
         u = self.levels[0](question)  # u = sum_j l_j B q_j [B, d]
+        l = self.levels[0].weights(story)  # l_kj [B, M, W, d] (or None), the same for every embedding
+        used = {i for k in range(1, self.n_hops + 1) for i in self.embeddings(k)}
+        memories = {i: self.levels[i](story, age, l) for i in sorted(used)}  # m_i or c_i of each level [B, M, d]
         alphas = []
         for k in range(1, self.n_hops + 1):
-            A, C = self.embeddings(k)
-            m, c = A(story, age), C(story, age)  # [B, M, d]
-            p = masked_attention(torch.einsum("bmd,bd->bm", m, u), mask, softmax=not bool(self.linear))
-            o = torch.einsum("bm,bmd->bd", p, c)
+            a, c = self.embeddings(k)
+            scores = torch.einsum("bmd,bd->bm", memories[a], u)  # u^T m_i [B, M]
+            p = masked_attention(scores, mask, softmax=not bool(self.linear), capacity=self.capacity)
+            o = torch.einsum("bm,bmd->bd", p, memories[c])
             alphas.append(p)
             if k < self.n_hops:
                 u = (self.H(u) if self.H is not None else u) + o
@@ -134,6 +136,8 @@ def check_memory_options(cfg: ModelConfig) -> None:
         raise SeqattnError(f"model.hops: at least 1, got {cfg.hops}")
     if cfg.temporal_encoding and cfg.memory_slots < 1:
         raise SeqattnError(f"model.memory_slots: at least 1 with temporal encoding, got {cfg.memory_slots}")
+    if cfg.memory_capacity < 0:
+        raise SeqattnError(f"model.memory_capacity: 0 (no empty slots) or the memory's size, got {cfg.memory_capacity}")
 
 
 def build_memn2n(
@@ -155,5 +159,5 @@ def build_memn2n(
     return MemN2N(
         tgt_vocab, cfg.emb_dim, pad_id, bos_id, eos_id, cfg.hops, cfg.tying, cfg.position_encoding,
         cfg.memory_slots if cfg.temporal_encoding else 0, cfg.linear_start, cfg.random_noise,
-        cfg.linear_start_epochs,
+        cfg.linear_start_epochs, cfg.memory_capacity,
     )

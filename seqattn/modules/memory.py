@@ -7,8 +7,6 @@ A batch of stories is `story` [B, M, W] word ids (M memory slots, oldest first, 
 """
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor, nn
 
@@ -35,21 +33,35 @@ def noisy_ages(mask: Tensor, noise: float) -> Tensor:
     """Ages after adding ceil(noise * n) empty memories at random places of each n-memory story
     (sec. 4.1, "random noise"). An empty memory holds no words, so what it changes on the real ones
     is their temporal index: as in the authors' code (randomtime), the real memories keep their order
-    and take random distinct ages among n + ceil(noise * n). Draws from the global torch RNG."""
-    out = torch.zeros_like(mask, dtype=torch.long)
-    for b, n in enumerate(mask.sum(-1).tolist()):
-        total = n + math.ceil(noise * n)
-        kept = torch.randperm(total)[:n].sort().values  # positions of the real memories, oldest first
-        out[b, :n] = (total - 1 - kept).to(mask.device)
-    return out
+    and take random distinct ages among n + ceil(noise * n). Draws from the global torch RNG.
+    mask [B, M] (real slots first) -> [B, M] (0 at padding)."""
+    n = mask.sum(-1, keepdim=True)  # [B, 1]
+    total = n + torch.ceil(n.double() * noise).long()  # [B, 1] real and empty memories
+    places = torch.arange(max(int(total.max()), mask.size(1)), device=mask.device)  # [T]
+    keys = torch.rand(mask.size(0), places.numel(), device=mask.device).masked_fill(places >= total, 2.0)
+    picked = keys.argsort(-1)[:, : mask.size(1)]  # [B, M] a random order of each story's places
+    slot = torch.arange(mask.size(1), device=mask.device)  # [M]
+    kept = picked.masked_fill(slot >= n, places.numel()).sort(-1).values  # [B, M] the first n places, ascending
+    return (total - 1 - kept).clamp(min=0) * mask
 
 
-def masked_attention(scores: Tensor, mask: Tensor, softmax: bool = True) -> Tensor:
+def masked_attention(scores: Tensor, mask: Tensor, softmax: bool = True, capacity: int = 0) -> Tensor:
     """p_i = softmax(scores)_i over real slots, exactly 0 at padding; without `softmax` (linear start)
-    the raw scores, 0 at padding. scores, mask [B, M] -> [B, M]."""
+    the raw scores, 0 at padding. scores, mask [B, M] -> [B, M].
+
+    With a memory `capacity` S, a story of n < S memories leaves S - n slots empty, as in the authors'
+    code, whose memory is S slots padded with empty sentences: an empty slot has no words and no
+    temporal row, so its score is 0 and it takes its share of the softmax,
+    p_i = exp(s_i) / (sum_j exp(s_j) + S - n). The real slots then sum to less than 1 when no memory
+    matches well, which lets a hop say how well the best one matches (yes/no questions need it)."""
     if not softmax:
         return scores.masked_fill(~mask, 0.0)
-    return scores.masked_fill(~mask, float("-inf")).softmax(-1).masked_fill(~mask, 0.0)
+    real = scores.masked_fill(~mask, float("-inf"))
+    if capacity <= 0:
+        return real.softmax(-1).masked_fill(~mask, 0.0)
+    empty = (capacity - mask.sum(-1, keepdim=True)).clamp(min=0).to(scores.dtype)  # [B, 1]: S - n
+    norm = torch.logaddexp(real.logsumexp(-1, keepdim=True), empty.log())  # log(sum_j exp(s_j) + S - n)
+    return (real - norm).exp().masked_fill(~mask, 0.0)
 
 
 class BagOfWords(nn.Module):
@@ -62,11 +74,16 @@ class BagOfWords(nn.Module):
         self.embed = nn.Embedding(vocab, dim, padding_idx=pad_id)
         self.temporal = nn.Embedding(temporal_slots, dim) if temporal_slots > 0 else None
 
-    def forward(self, ids: Tensor, age: Tensor | None = None) -> Tensor:
-        """ids [..., W] -> [..., d]; `age` [...] adds T(age) (clamped to the table's last row)."""
+    def weights(self, ids: Tensor) -> Tensor | None:
+        """The position weights l [..., W, d] of `ids` [..., W] (None without position encoding)."""
+        return position_encoding(ids, self.pad_id, self.embed.embedding_dim) if self.position else None
+
+    def forward(self, ids: Tensor, age: Tensor | None = None, l: Tensor | None = None) -> Tensor:
+        """ids [..., W] -> [..., d]; `age` [...] adds T(age) (clamped to the table's last row); `l`:
+        the position weights when the caller has them already (self.weights(ids))."""
         emb = self.embed(ids)  # [..., W, d]
         if self.position:
-            emb = emb * position_encoding(ids, self.pad_id, emb.size(-1))
+            emb = emb * (self.weights(ids) if l is None else l)
         out = emb.sum(-2)
         if age is not None and self.temporal is not None:
             out = out + self.temporal(age.clamp(max=self.temporal.num_embeddings - 1))

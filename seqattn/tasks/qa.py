@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from seqattn.config import Config, SearchConfig
-from seqattn.data.babi import BabiExample, build_babi_vocab, collate_babi, load_babi
+from seqattn.data.babi import BabiExample, build_babi_vocab, collate_babi, collate_ids, encode_babi, load_babi
 from seqattn.data.batching import Batch, token_batches
 from seqattn.data.vocab import WordVocab
 from seqattn.evaluation.qa import answer_text, is_right
@@ -25,10 +25,11 @@ from seqattn.tasks.base import Metric, Task, Validation
 
 
 class BabiData:
-    """The questions of a split as the trainer walks them."""
+    """The questions of a split as the trainer walks them, encoded once."""
 
     def __init__(self, examples: list[BabiExample], vocab: WordVocab) -> None:
         self.examples, self.vocab = examples, vocab
+        self.ids = [encode_babi(ex, vocab) for ex in examples]
 
     def __len__(self) -> int:
         return len(self.examples)
@@ -38,7 +39,7 @@ class BabiData:
         return token_batches([len(ex.answer) + 1 for ex in self.examples], batch_tokens, shuffle, seed)
 
     def batch(self, indices: list[int], tok: WordVocab) -> Batch:
-        return collate_babi(self.examples, indices, tok)
+        return collate_ids([self.ids[i] for i in indices], indices, tok)
 
 
 class QATask(Task):
