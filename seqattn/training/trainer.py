@@ -360,7 +360,7 @@ class Trainer:
             self.log(
                 f"step {p.step} valid loss {metrics['valid_loss']:.3f} ppl {metrics['valid_ppl']:.2f} "
                 f"{metric.label} {metric.format(p.metric)}{' (best)' if improved else ''}"
-                + ("; the model changed: best metric, early stopping and LR schedule restart" if recommenced else "")
+                + (f"; the model changed: {self.recommenced_what()} restart" if recommenced else "")
             )
             save_checkpoint(self.state(), self.out / "last.pt")
         self.wait_for_main()
@@ -374,6 +374,11 @@ class Trainer:
             self.scheduler._reset()  # its best, bad-epoch and cooldown counts
             for group in self.optimizer.param_groups:
                 group["lr"] = self.cfg.train.lr
+
+    def recommenced_what(self) -> str:
+        """What `recommence` starts over, for the log."""
+        plateau = isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+        return "best metric, early stopping and the plateau schedule (at train.lr)" if plateau else "best metric and early stopping"
 
     def epochs_trained(self) -> float:
         """Epochs trained so far, the one under way counted by its share of batches done."""
