@@ -350,9 +350,7 @@ class Trainer:
             self.scheduler.step(p.metric)
         if self.main and improved:
             save_checkpoint(self.state(), self.out / "best.pt")  # the model as validated
-        recommenced = self.model.after_validation(metrics, self.epochs_trained())
-        if recommenced:
-            self.recommence()
+        restarted = self.recommence() if self.model.after_validation(metrics, self.epochs_trained()) else None
         if self.main:
             record = {"step": p.step, "epoch": p.epoch, **metrics, "lr": self.optimizer.param_groups[0]["lr"],
                       "elapsed": p.elapsed}
@@ -360,25 +358,23 @@ class Trainer:
             self.log(
                 f"step {p.step} valid loss {metrics['valid_loss']:.3f} ppl {metrics['valid_ppl']:.2f} "
                 f"{metric.label} {metric.format(p.metric)}{' (best)' if improved else ''}"
-                + (f"; the model changed: {self.recommenced_what()} restart" if recommenced else "")
+                + (f"; the model changed: {restarted} restart" if restarted else "")
             )
             save_checkpoint(self.state(), self.out / "last.pt")
         self.wait_for_main()
 
-    def recommence(self) -> None:
+    def recommence(self) -> str:
         """Training recommences on a changed model (MemN2N's linear start ended, Sukhbaatar et al. 2015,
         sec. 4.2): what was validated before no longer says how this model does, so the best metric,
-        the early-stopping count and a plateau schedule start over, at the configured LR."""
+        the early-stopping count and a plateau schedule start over, at the configured LR. -> what
+        started over, for the log."""
         self.progress.best_metric, self.progress.bad_validations = None, 0
-        if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            self.scheduler._reset()  # its best, bad-epoch and cooldown counts
-            for group in self.optimizer.param_groups:
-                group["lr"] = self.cfg.train.lr
-
-    def recommenced_what(self) -> str:
-        """What `recommence` starts over, for the log."""
-        plateau = isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
-        return "best metric, early stopping and the plateau schedule (at train.lr)" if plateau else "best metric and early stopping"
+        if not isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            return "best metric and early stopping"
+        self.scheduler._reset()  # its best, bad-epoch and cooldown counts
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.cfg.train.lr
+        return "best metric, early stopping and the plateau schedule (at train.lr)"
 
     def epochs_trained(self) -> float:
         """Epochs trained so far, the one under way counted by its share of batches done."""
