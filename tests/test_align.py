@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from cli import app
 from seqattn.alignment import Pieces, encode_words, hypothesis_pieces, symmetrize, word_links
-from seqattn.alignment.attention import default_choice, forced_attention, pick
+from seqattn.alignment.attention import forced_attention, pick
 from seqattn.alignment.links import extract, grow_diag_final, word_weights
 from seqattn.config import data_root
 from seqattn.data.subwords import words_of_pieces
@@ -163,10 +163,10 @@ def test_forced_attention_is_greedy_search_attention(models: dict[str, Path], rw
         [hyp] = greedy_search(model, src, src.ne(model.pad_id), max_len_a=1.0, max_len_b=2)
         target = hypothesis_pieces(task.tgt_tok, hyp.tokens)[0]
         [weights] = forced_attention(model, [source], [target], batch_size=1, device=torch.device("cpu"))
-        layer, head = default_choice(model)
+        layer, head = model.alpha_choice()
         torch.testing.assert_close(pick(weights, layer, head), hyp.alpha[: len(hyp.tokens), :-1], atol=1e-5, rtol=1e-4)
     if name == "transformer":
-        assert default_choice(model) == (0, 1)
+        assert model.alpha_choice() == (0, 1)
         targets = [Pieces(s.ids[:3], s.words[:3]) for s in sources]
         batched = forced_attention(model, sources, targets, batch_size=4, device=torch.device("cpu"))
         alone = [forced_attention(model, [s], [t], 1, torch.device("cpu"))[0] for s, t in zip(sources, targets)]

@@ -9,14 +9,12 @@ of these words by construction (sentencepiece splits at whitespace before segmen
 are those of the whole sentence; a word with no pieces gets no link). A translation of the model's
 own (`own_translations`) keeps the search's pieces; there '▁' begins a word (data.subwords.words_of_pieces).
 
-Attention: for every Transformer decoder layer and head, recorded in one forced pass by hooks on
-the cross-attentions (the weights softmax(Q K^T / sqrt(d_k)) recomputed from the queries and keys
-each layer was given); other models have one attention, their `forward`'s alpha (1 layer, 1 head).
+Attention: `Seq2Seq.cross_attention`, every layer and head in one forced pass (the Transformer's
+cross-attention weights softmax(Q K^T / sqrt(d_k)); other models' `forward` alpha, 1 layer of 1 head).
 The EOS rows and the source EOS column are dropped, weights are not renormalised.
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
@@ -32,7 +30,6 @@ from seqattn.errors import SeqattnError
 from seqattn.evaluation.alignment import Gold, alignment_error_rate
 from seqattn.inference import Predictor
 from seqattn.models import Seq2Seq
-from seqattn.models.transformer import TransformerSeq2Seq
 from seqattn.tasks.base import Task
 
 
@@ -74,51 +71,6 @@ def own_translations(task: Task, model: Seq2Seq, sources: list[Pieces], search: 
     return [nbest[0].tokens for nbest in Predictor(task, model, search, device).predict([s.ids for s in sources])]
 
 
-def attention_shape(model: Seq2Seq) -> tuple[int, int]:
-    """(decoder layers, heads) whose cross-attention `forced_attention` gives: (1, 1) but for the Transformer."""
-    if isinstance(model, TransformerSeq2Seq):
-        return len(model.decoder.layers), model.decoder.layers[0].cross_attn.h
-    return 1, 1
-
-
-def default_choice(model: Seq2Seq) -> tuple[int, int]:
-    """The (layer, head) of the alpha the model itself reports (head -1: the average)."""
-    if isinstance(model, TransformerSeq2Seq):
-        layer = model.decoder.alpha_layer
-        return layer, model.decoder.layers[layer].cross_attn.alpha_head
-    return 0, -1
-
-
-@contextmanager
-def recorded_cross_attention(model: TransformerSeq2Seq) -> Iterator[list[Tensor]]:
-    """Within the block, every decoder layer's cross-attention weights [B, h, T, S] are appended to
-    the list yielded, layer by layer, at each forward pass."""
-    weights: list[Tensor] = []
-
-    def record(attn, args, output) -> None:
-        query, keys, values, mask = args  # [B, T, d_model], [B, h, S, d_k] twice, src_mask [B, S]
-        weights.append(attn.attend(attn.queries(query), keys, values, mask[:, None, None, :], 0.0)[1])
-
-    handles = [layer.cross_attn.register_forward_hook(record) for layer in model.decoder.layers]
-    try:
-        yield weights
-    finally:
-        for handle in handles:
-            handle.remove()
-
-
-def batch_attention(model: Seq2Seq, src: Tensor, src_mask: Tensor, tgt_in: Tensor) -> Tensor:
-    """Teacher forcing over tgt_in [B, T] -> cross-attention [B, L, H, T, S] of every layer and head."""
-    if isinstance(model, TransformerSeq2Seq):
-        with recorded_cross_attention(model) as weights:
-            model(src, src_mask, tgt_in, need_alpha=False)
-        return torch.stack(weights, dim=1)
-    alpha = model(src, src_mask, tgt_in).alpha  # [B, T, S]
-    if alpha is None:
-        raise SeqattnError(f"model {type(model).__name__} has no attention to align with")
-    return alpha[:, None, None]
-
-
 def forced_batches(model: Seq2Seq, sources: list[Pieces], targets: list[Pieces], batch_size: int,
                    device: torch.device) -> Iterator[tuple[list[int], Batch]]:
     """The sentence pairs in batches of `batch_size` pairs of similar lengths, ready for a forced pass:
@@ -138,7 +90,7 @@ def forced_attention(model: Seq2Seq, sources: list[Pieces], targets: list[Pieces
     model.eval()
     result: list[Tensor] = [torch.empty(0)] * len(sources)
     for chunk, batch in forced_batches(model, sources, targets, batch_size, device):
-        weights = batch_attention(model, batch.src, batch.src_mask, batch.tgt_in)  # [B, L, H, T, S]
+        weights = model.cross_attention(batch.src, batch.src_mask, batch.tgt_in)  # [B, L, H, T, S]
         for row, k in enumerate(chunk):
             result[k] = weights[row, :, :, : len(targets[k].ids), : len(sources[k].ids)].float().cpu()
     return result
@@ -146,7 +98,7 @@ def forced_attention(model: Seq2Seq, sources: list[Pieces], targets: list[Pieces
 
 def check_layer_head(model: Seq2Seq, layer: int, head: int, name: str) -> None:
     """Raise SeqattnError unless `model` (arch `name`) has decoder layer `layer` and head `head` (-1: average)."""
-    layers, heads = attention_shape(model)
+    layers, heads = model.attention_shape()
     if not -layers <= layer < layers:
         raise SeqattnError(f"--layer {layer}: model {name} has {layers} attention layer(s); count from 0 or back from -1")
     if not -1 <= head < heads:
@@ -181,7 +133,7 @@ def attention_links(model: Seq2Seq, name: str, sources: list[Pieces], targets: l
                     log: Callable[[str], None] = print) -> list[set[Link]]:
     """Word links (source, target) of each sentence pair from the attention of `model` (arch `name`);
     with `gold`, the layer is the one of lowest AER on its first `held_out` sentences (opts.layer ignored)."""
-    layer, head = default_choice(model)
+    layer, head = model.alpha_choice()
     layer, head = (layer if opts.layer is None else opts.layer), (head if opts.head is None else opts.head)
     check_layer_head(model, layer, head, name)
     weights = forced_attention(model, sources, targets, batch_size, device)

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from seqattn.errors import SeqattnError
 from seqattn.state import State
 
 
@@ -107,6 +108,22 @@ class Seq2Seq(nn.Module, TrainingHooks, ABC):
         lambda times the alignment loss of out.alpha (run forward with need_alpha=True)."""
         nll = self.nll(out.logits, tgt_out, label_smoothing)
         return nll if guide is None else nll + guide.weight * alignment_loss(out.alpha, guide.target)
+
+    def attention_shape(self) -> tuple[int, int]:
+        """(layers, heads) of the attention `cross_attention` gives: one alpha by default."""
+        return 1, 1
+
+    def alpha_choice(self) -> tuple[int, int]:
+        """The (layer, head) of `cross_attention` that `forward` reports as alpha (head -1: the average)."""
+        return 0, -1
+
+    def cross_attention(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor) -> Tensor:
+        """Teacher forcing over tgt_in [B, T] -> the attention over the source of every layer and head
+        [B, L, H, T, S]; by default forward's alpha as one layer of one head."""
+        alpha = self(src, src_mask, tgt_in).alpha  # [B, T, S]
+        if alpha is None:
+            raise SeqattnError(f"model {type(self).__name__} has no attention over its source")
+        return alpha[:, None, None]
 
     @torch.no_grad()
     def score(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor, tgt_out: Tensor) -> Tensor:

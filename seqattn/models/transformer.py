@@ -1,6 +1,10 @@
 """The Transformer (Vaswani et al. 2017) behind the Seq2Seq interface."""
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Iterator
+
+import torch
 from torch import Tensor
 
 from seqattn.config import ModelConfig
@@ -33,6 +37,37 @@ class TransformerSeq2Seq(Seq2Seq):
     ) -> Output:
         """As Seq2Seq.forward; need_alpha=False skips the explicit weights (fused attention everywhere)."""
         return Output(*self.decoder(tgt_in, self.encode(src, src_mask), need_alpha))
+
+    def attention_shape(self) -> tuple[int, int]:
+        return len(self.decoder.layers), self.decoder.layers[0].cross_attn.h
+
+    def alpha_choice(self) -> tuple[int, int]:
+        layer = self.decoder.alpha_layer
+        return layer, self.decoder.layers[layer].cross_attn.alpha_head
+
+    def cross_attention(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor) -> Tensor:
+        """Every decoder layer's and head's softmax(Q K^T / sqrt(d_k)) over the source [B, L, h, T, S]."""
+        with self.recorded_cross_attention() as weights:
+            self(src, src_mask, tgt_in, need_alpha=False)
+        return torch.stack(weights, dim=1)
+
+    @contextmanager
+    def recorded_cross_attention(self) -> Iterator[list[Tensor]]:
+        """Within the block, every decoder layer's cross-attention weights [B, h, T, S] are appended to
+        the list yielded, layer by layer, at each forward pass (recomputed from the queries and keys
+        each layer was given, before dropout)."""
+        weights: list[Tensor] = []
+
+        def record(attn, args, output) -> None:
+            query, keys, values, mask = args  # [B, T, d_model], [B, h, S, d_k] twice, src_mask [B, S]
+            weights.append(attn.attend(attn.queries(query), keys, values, mask[:, None, None, :], 0.0)[1])
+
+        handles = [layer.cross_attn.register_forward_hook(record) for layer in self.decoder.layers]
+        try:
+            yield weights
+        finally:
+            for handle in handles:
+                handle.remove()
 
 
 def check_config(cfg: ModelConfig, src_vocab: int, tgt_vocab: int) -> None:
