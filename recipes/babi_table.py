@@ -3,11 +3,12 @@ of the per-task models and of the joint model, mean over seeds and the seed with
 accuracy (the paper picks the best of 10 runs by training error; the held-out 10% plays that role
 here), failed tasks (error > 5%), the supporting-fact hit rate of each hop, and training minutes.
 
-    python recipes/babi_table.py RUNS      (RUNS/task{N}/seed{S} and RUNS/joint/seed{S}, each with test.json)
+    python recipes/babi_table.py RUNS [--seeds 1,2,3]   (RUNS/task{N}/seed{S} and RUNS/joint/seed{S}, each
+                                                         with test.json; --seeds: only those seeds' runs)
 """
+import argparse
 import json
 import statistics
-import sys
 from pathlib import Path
 
 FAILED = 5.0  # a task fails above 5% test error (Weston et al. 2015)
@@ -25,17 +26,19 @@ def run_summary(run: Path) -> dict:
             "valid": best, "minutes": valid[-1]["elapsed"] / 60, "steps": valid[-1]["step"]}
 
 
-def runs_of(folder: Path) -> list[dict]:
-    return [run_summary(r) for r in sorted(folder.glob("seed*")) if (r / "test.json").is_file()]
+def runs_of(folder: Path, seeds: set[int] | None = None) -> list[dict]:
+    """The finished runs folder/seed{S} (of `seeds` only, when given)."""
+    return [run_summary(r) for r in sorted(folder.glob("seed*"))
+            if (r / "test.json").is_file() and (seeds is None or int(r.name[4:]) in seeds)]
 
 
 def cell(values: list[float]) -> str:
     return f"{statistics.mean(values):.1f}" if values else "-"
 
 
-def main(root: Path) -> None:
-    per_task = {t: runs_of(root / f"task{t}") for t in range(1, 21)}
-    joint = runs_of(root / "joint")
+def main(root: Path, seeds: set[int] | None = None) -> None:
+    per_task = {t: runs_of(root / f"task{t}", seeds) for t in range(1, 21)}
+    joint = runs_of(root / "joint", seeds)
     print("| task | per-task error, mean | per-task error, best valid | seeds | joint error, mean | joint error, best valid "
           "| hop 1 / 2 / 3 on a fact (per-task best) | minutes per run |")
     print("|---|---|---|---|---|---|---|---|")
@@ -66,4 +69,8 @@ def main(root: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", type=Path)
+    parser.add_argument("--seeds", help="comma-separated seeds to count (default: every finished run)")
+    args = parser.parse_args()
+    main(args.runs, {int(s) for s in args.seeds.split(",")} if args.seeds else None)
