@@ -14,9 +14,10 @@ from cli import app
 from seqattn.alignment import Pieces, encode_words, hypothesis_pieces, symmetrize, word_links
 from seqattn.alignment.attention import forced_attention, pick
 from seqattn.alignment.links import extract, grow_diag_final, word_weights
-from seqattn.config import data_root
+from seqattn.config import ModelConfig, data_root
 from seqattn.data.subwords import words_of_pieces
 from seqattn.errors import SeqattnError
+from seqattn.models import build_model
 from seqattn.search import greedy_search
 from seqattn.training import load_model
 
@@ -268,3 +269,15 @@ def test_align_errors_are_one_line(models: dict[str, Path], rwth: Path, tmp_path
         result = invoke("align", *args)
         assert result.exit_code == 2 and message in result.stderr, (args, result.output)
         assert "Traceback" not in result.output and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_model_without_attention_says_so():
+    """RNNencdec has no attention: asking for its attention names the model; RNNsearch gives one layer of one head."""
+    rnnencdec = build_model(ModelConfig(arch="rnnencdec", emb_dim=8, hidden_dim=8, readout_dim=8), 20, 20, 0, 2, 3)
+    src, tgt_in = torch.tensor([[5, 6, 3]]), torch.tensor([[2, 7, 8, 9]])
+    with pytest.raises(SeqattnError, match="RNNSeq2Seq has no attention over its source"):
+        rnnencdec.cross_attention(src, src.ne(0), tgt_in)
+    rnnsearch = build_model(ModelConfig(arch="rnnsearch", emb_dim=8, hidden_dim=8, attention_dim=8, readout_dim=8),
+                            20, 20, 0, 2, 3)
+    assert rnnsearch.attention_shape() == (1, 1) and rnnsearch.alpha_choice() == (0, -1)
+    assert rnnsearch.cross_attention(src, src.ne(0), tgt_in).shape == (1, 1, 1, 4, 3)
