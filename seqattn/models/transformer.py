@@ -1,9 +1,6 @@
 """The Transformer (Vaswani et al. 2017) behind the Seq2Seq interface."""
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import Iterator
-
 import torch
 from torch import Tensor
 
@@ -46,17 +43,10 @@ class TransformerSeq2Seq(Seq2Seq):
         return layer, self.decoder.layers[layer].cross_attn.alpha_head
 
     def cross_attention(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor) -> Tensor:
-        """Every decoder layer's and head's softmax(Q K^T / sqrt(d_k)) over the source [B, L, h, T, S]."""
-        with self.recorded_cross_attention() as weights:
-            self(src, src_mask, tgt_in, need_alpha=False)
-        return torch.stack(weights, dim=1)
-
-    @contextmanager
-    def recorded_cross_attention(self) -> Iterator[list[Tensor]]:
-        """Within the block, every decoder layer's cross-attention weights [B, h, T, S] are appended to
-        the list yielded, layer by layer, at each forward pass (recomputed from the queries and keys
-        each layer was given, before dropout)."""
-        weights: list[Tensor] = []
+        """Every decoder layer's and head's softmax(Q K^T / sqrt(d_k)) over the source [B, L, h, T, S],
+        recorded by hooks on the cross-attentions of a forced pass (recomputed from the queries and
+        keys each layer was given, before dropout)."""
+        weights: list[Tensor] = []  # per layer [B, h, T, S]
 
         def record(attn, args, output) -> None:
             query, keys, values, mask = args  # [B, T, d_model], [B, h, S, d_k] twice, src_mask [B, S]
@@ -64,10 +54,11 @@ class TransformerSeq2Seq(Seq2Seq):
 
         handles = [layer.cross_attn.register_forward_hook(record) for layer in self.decoder.layers]
         try:
-            yield weights
+            self(src, src_mask, tgt_in, need_alpha=False)
         finally:
             for handle in handles:
                 handle.remove()
+        return torch.stack(weights, dim=1)
 
 
 def check_config(cfg: ModelConfig, src_vocab: int, tgt_vocab: int) -> None:
