@@ -1,11 +1,12 @@
-"""What a process keeps in CPU memory: freed heap for reuse (training), few compiled kernels (decoding).
+"""What a process keeps in CPU memory: freed heap for reuse, few compiled kernels (decoding).
 
 glibc's malloc serves every block above its mmap threshold (at most 32 MB) with a fresh mmap and
-unmaps it when it is freed, so the float32 [tokens, V] logits of each training batch, their
-log-probabilities and gradients (131 MB each for 4096 tokens and 8k pieces) are page-faulted and
-zeroed anew on every update. `keep_freed_memory` makes malloc take such blocks from its heap and
-keep up to 2 GB of freed heap (mallopt M_MMAP_MAX = 0, M_TRIM_THRESHOLD = 2**31 - 1). Elsewhere
-than glibc it does nothing.
+unmaps it when it is freed, and gives freed memory at the top of its heap back to the system, so the
+float32 [tokens, V] logits of each training batch, their log-probabilities and gradients (131 MB each
+for 4096 tokens and 8k pieces), and the [rows, V] scores of each beam search step (10 MB for 320
+hypotheses), are page-faulted and zeroed anew every time. `keep_freed_memory` makes malloc take such
+blocks from its heap and keep up to 2 GB of freed heap (mallopt M_MMAP_MAX = 0, M_TRIM_THRESHOLD =
+2**31 - 1); the trainer and `Model.from_checkpoints` set it. Elsewhere than glibc it does nothing.
 
 oneDNN, which runs torch's bf16 matmuls on a CPU, compiles a kernel for every new shape and keeps up
 to 1024 of them (its primitive cache, and the cache torch keeps in front of it through ideep). A

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from seqattn.allocator import keep_freed_memory
 from seqattn.config import Config, SearchConfig
 from seqattn.errors import SeqattnError
 from seqattn.inference import Predictor
@@ -75,11 +76,14 @@ class Model:
         cls, checkpoints: Sequence[Path], device: torch.device, precision: str = "fp32", option: str = "precision",
     ) -> Model:
         """The model of one checkpoint, or the ensemble of several (seqattn.training.load_models), to
-        decode at `precision` (fp32, bf16, fp16, auto, int8; `option` names it in errors)."""
+        decode at `precision` (fp32, bf16, fp16, auto, int8; `option` names it in errors). Sets malloc to
+        keep freed memory for the rest of the process (seqattn.allocator), as training does."""
         from seqattn.training import load_models
 
+        keep_freed_memory()  # a search step's [rows, V] blocks are otherwise page-faulted anew at every step
         amp_dtype = decode_dtype(precision, device, option)  # a bad precision stops before loading
         model, cfg, task = load_models(list(checkpoints), device)
+        model.fuse_for_decoding()
         if precision == "int8":
             model = quantize_int8(model)
         return cls(model, cfg, task, device, amp_dtype, str(checkpoints[0]))

@@ -1,9 +1,11 @@
-"""keep_freed_memory: a large tensor comes from malloc's heap instead of a fresh mmap; cache_few_kernels:
+"""keep_freed_memory: a large tensor comes from malloc's heap instead of a fresh mmap, also once a model is
+loaded for decoding; cache_few_kernels:
 new bf16 shapes no longer add a kernel each to the peak memory."""
 import os
 import platform
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -22,14 +24,17 @@ libc = ctypes.CDLL(ctypes.util.find_library("c"))
 libc.mallinfo2.restype = MallInfo2
 if sys.argv[1] == "keep":
     assert keep_freed_memory()
+elif sys.argv[1] == "load":  # a model loaded for decoding
+    import seqattn
+    seqattn.load(sys.argv[2])
 before = libc.mallinfo2().hblkhd
 x = torch.ones(64 * 2**20, dtype=torch.uint8)  # 64 MB, above glibc's largest mmap threshold
 print(libc.mallinfo2().hblkhd - before)  # bytes in mmapped blocks gained
 """
 
 
-def mmapped_bytes(mode: str) -> int:
-    out = subprocess.run([sys.executable, "-c", PROBE, mode], capture_output=True, text=True, check=True)
+def mmapped_bytes(*args: str) -> int:
+    out = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, check=True)
     return int(out.stdout)
 
 
@@ -40,6 +45,11 @@ GLIBC, VERSION = platform.libc_ver()
 def test_large_blocks_leave_mmap_for_the_heap():
     assert mmapped_bytes("default") >= 64 * 2**20  # the default: a fresh mapping, unmapped when freed
     assert mmapped_bytes("keep") == 0
+
+
+@pytest.mark.skipif(GLIBC != "glibc" or tuple(map(int, VERSION.split("."))) < (2, 33), reason="mallinfo2 is glibc >= 2.33's")
+def test_a_model_loaded_for_decoding_keeps_freed_memory(tiny_transformer: Path):
+    assert mmapped_bytes("load", str(tiny_transformer)) == 0
 
 
 KERNEL_PROBE = """

@@ -172,3 +172,31 @@ def test_caption_speed_reports_cached_and_uncached_training(tiny_flickr: Path, t
         out=tmp_path / "caption.json")
     assert figures["trainable_parameters"] < figures["parameters"]  # the CNN is frozen
     assert figures["train_cached_images_per_s"] > 0 and figures["train_uncached_images_per_s"] > 0
+
+
+def test_decode_rounds_alternates_seqattn_and_ctranslate2(tiny_transformer: Path, multi30k: Path, tmp_path: Path) -> None:
+    """benchmarks/peers/decode_rounds.py times both tools once a round on the same sentences and prints
+    a ratio per round and their median; without the CTranslate2 model it says what to run."""
+    pytest.importorskip("ctranslate2", reason="not installed: pip install 'seqattn[export]'")
+    import sentencepiece
+
+    work = tmp_path / "peers"
+    cmd = [sys.executable, str(ROOT / "benchmarks/peers/decode_rounds.py"), str(tiny_transformer), "--work", str(work),
+           "--rounds", "2", "--precision", "fp32", "--compute-type", "float32", "--threads", "1", "--sentences", "4",
+           "--peers-python", sys.executable]
+    missing = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
+    assert missing.returncode == 1 and missing.stderr.strip() == (
+        f"decode_rounds: {work / 'ct2_seqattn'}: not found; run `make bench-peers CHECKPOINT=...` first")
+    from seqattn.export import export
+
+    export(tiny_transformer, "ctranslate2", work / "ct2_seqattn")
+    sp = sentencepiece.SentencePieceProcessor(model_file=str(tiny_transformer.parent / "spm.model"))
+    lines = (multi30k / "test_2016_flickr.en").read_text(encoding="utf-8").splitlines()[:4]
+    (work / "test.en.sp").write_text("".join(" ".join(sp.encode(line, out_type=str)) + "\n" for line in lines),
+                                     encoding="utf-8")
+    out = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, check=True).stdout.splitlines()
+    assert [line.split(":")[0] for line in out[:2]] == ["round 1", "round 2"]
+    assert all(float(line.split("fp32 ")[1].split(",")[0]) > 0 for line in out[:2])
+    assert out[2].startswith("cpu ") and "1 threads; beam 5, 4 sentences, batches of 64" in out[2]
+    ratios = out[4].split(": ")[1].split(";")[0].split()
+    assert len(ratios) == 2 and all(float(r) > 0 for r in ratios)

@@ -12,7 +12,8 @@ from seqattn.config import ModelConfig, SearchConfig
 from seqattn.errors import SeqattnError
 from seqattn.models import Output, Seq2Seq, build_model
 from seqattn.search import Hypothesis, beam_search, coverage_penalty, greedy_search, length_penalty, sample, search
-from seqattn.search.hypothesis import block_repeated_ngrams
+from seqattn.search import hypothesis
+from seqattn.search.hypothesis import block_repeated_ngrams, top_k_rows
 from seqattn.search.sampling import truncate
 
 from helpers import assert_beam_of_one_is_greedy, random_sources
@@ -272,6 +273,40 @@ def test_coverage_penalty_needs_attention_and_a_sane_beta() -> None:
         search(tiny_model("rnnencdec"), src, src_mask, SearchConfig(beam_size=2, coverage_penalty=0.2))
     with pytest.raises(SeqattnError, match="search.coverage_penalty"):
         beam_search(tiny_model("rnnsearch"), src, src_mask, coverage_penalty=-1.0)
+
+
+# ---- top-k of each row by blocks ------------------------------------------------------------------
+
+@pytest.mark.parametrize("rows, columns", [(40, 8000), (40, 8003), (40, 700), (8, 8000)])
+def test_top_k_rows_is_torch_topk(rows: int, columns: int) -> None:
+    """Blocks (40 rows of 8,000 or of 8,003 with a partial last block) or torch's top-k (40 rows of
+    700 columns: 10 blocks, too few to skip any; 8 rows): the same values, columns that hold them."""
+    torch.manual_seed(0)
+    x = torch.randn(rows, columns).log_softmax(-1)
+    x[:, [0, 1]] = float("-inf")  # banned tokens
+    x[:5] = x[:5].round(decimals=1)  # ties across blocks
+    x[5, -1] = 10.0  # the best in the columns after the last whole block
+    x[6] = float("-inf")  # a row with nothing left
+    x[6, 7] = -1.0
+    values, columns_of = top_k_rows(x, 10)
+    expected = x.topk(10, dim=-1).values
+    assert torch.equal(values, expected)
+    assert torch.equal(x.gather(1, columns_of), values)
+    assert columns_of[5, 0] == columns - 1 and columns_of[6, 0] == 7
+    assert all(len(set(row)) == 10 for row in columns_of.tolist())  # no column twice
+
+
+def test_beam_search_is_the_same_with_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A step of 8 sentences x beam 5 (40 rows) over 1,000 target words takes the block path."""
+    torch.manual_seed(3)
+    cfg = ModelConfig(arch="rnnsearch", emb_dim=16, hidden_dim=32, attention_dim=16, readout_dim=32, dropout=0.0)
+    model = build_model(cfg, VOCAB, 1000, PAD, BOS, EOS).eval()
+    src, src_mask = batch([4, 7, 2, 5, 8, 6, 3, 5], seed=3)
+    blocks = beam_search(model, src, src_mask, beam_size=5, nbest=5, **MAX_LEN)
+    monkeypatch.setattr(hypothesis, "TOPK_MIN_ROWS", 10**9)
+    plain = beam_search(model, src, src_mask, beam_size=5, nbest=5, **MAX_LEN)
+    assert [[h.tokens for h in n] for n in blocks] == [[h.tokens for h in n] for n in plain]
+    assert [[h.score for h in n] for n in blocks] == [[h.score for h in n] for n in plain]
 
 
 # ---- no-repeat n-gram blocking -------------------------------------------------------------------

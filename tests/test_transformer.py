@@ -3,6 +3,7 @@ full recomputation, the cache following the beam, padding invariance, tied embed
 alpha, overfitting a tiny batch, and named config errors."""
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
@@ -171,8 +172,8 @@ def test_beam_hypotheses_score_as_teacher_forced(norm: str) -> None:
 
 def test_batched_beam_equals_one_at_a_time_with_one_memory_row_per_sentence() -> None:
     """Beam search over a batch whose sentences end at different steps (the encoder memory, one row per
-    sentence, pruned as they leave) gives each sentence the hypotheses it gets alone; every step reads
-    K hypotheses against one row of keys and values per sentence."""
+    sentence, pruned as they leave) gives each sentence the hypotheses it gets alone; the first step
+    reads one row a sentence, every later step K hypotheses against one row of keys and values per sentence."""
     model = sharp(tiny(seed=3))
     lengths = [5, 3, 7, 1]
     src, src_mask = random_sources(lengths, VOCAB, PAD, EOS, seed=3)
@@ -185,7 +186,8 @@ def test_batched_beam_equals_one_at_a_time_with_one_memory_row_per_sentence() ->
 
     model.step = spy
     batched = beam_search(model, src, src_mask, beam_size=3, nbest=3, **MAX_LEN)
-    assert all(hyps == 3 * memory for hyps, memory in rows_seen)
+    assert rows_seen[0] == (len(lengths), len(lengths))
+    assert all(hyps == 3 * memory for hyps, memory in rows_seen[1:])
     assert len({memory for _, memory in rows_seen}) > 1  # sentences left during the search
     for i, n in enumerate(lengths):
         [alone] = beam_search(model, src[i : i + 1, :n], src_mask[i : i + 1, :n], beam_size=3, nbest=3, **MAX_LEN)
@@ -267,3 +269,28 @@ def test_overfits_a_tiny_batch_and_greedy_reproduces_it() -> None:
 def test_bad_config_is_named(overrides: dict, vocab: tuple[int, int], message: str) -> None:
     with pytest.raises(SeqattnError, match=f"^{message}: "):
         tiny(vocab=vocab, **overrides)
+
+
+def test_fused_self_attention_projections_decode_as_the_three() -> None:
+    """fuse_for_decoding stacks W^Q, W^K, W^V of every self-attention (encoder and decoder) into one
+    layer: the same encoder memory, step log-probabilities and beam search as before, in float32 and
+    in int8, where the fused layer quantises its input once."""
+    from seqattn.precision import quantize_int8
+
+    model = sharp(tiny(seed=5))
+    src, src_mask = random_sources([5, 3, 7, 1], VOCAB, PAD, EOS, seed=5)
+    fused = copy.deepcopy(model)
+    fused.fuse_for_decoding()
+    attns = [layer.self_attn for layer in (*fused.encoder.layers, *fused.decoder.layers)]
+    assert all(a.W_QKV is not None for a in attns)
+    assert all(layer.cross_attn.W_QKV is None for layer in fused.decoder.layers)  # two inputs: nothing to fuse
+    with torch.no_grad():
+        h = torch.randn(2, 4, model.decoder.output.in_features)
+        for a, b in zip(attns, (layer.self_attn for layer in (*model.encoder.layers, *model.decoder.layers))):
+            for x, y in zip(a.project(h), b.project(h)):
+                torch.testing.assert_close(x, y, atol=1e-6, rtol=1e-6)
+    for ours, theirs in ((fused, model), (quantize_int8(fused), quantize_int8(model))):
+        a = beam_search(ours, src, src_mask, beam_size=3, nbest=3, **MAX_LEN)
+        b = beam_search(theirs, src, src_mask, beam_size=3, nbest=3, **MAX_LEN)
+        assert [[h.tokens for h in n] for n in a] == [[h.tokens for h in n] for n in b]
+        assert [h.score for n in a for h in n] == pytest.approx([h.score for n in b for h in n], abs=1e-4)

@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
 # seqattn, OpenNMT-py and CTranslate2 on one pre-norm Transformer, one after the other, in one table:
-#   make bench-peers [CHECKPOINT=runs/x/best.pt] [THREADS=2] [TRAIN_MINUTES=15] [STEPS=60] [WARMUP=10] [SENTENCES=1000]
+#   make bench-peers [CHECKPOINT=runs/x/best.pt] [THREADS=2] [TRAIN_MINUTES=15] [STEPS=60] [WARMUP=10] [SENTENCES=1000] [ROUNDS=3]
 # 1. the peers' venv (setup.sh), unless it is there;
 # 2. a pre-norm Transformer of recipes/vaswani2017 trained for TRAIN_MINUTES (kept in WORK/model and
 #    reused), unless CHECKPOINT names one (best.pt with its spm.model and config.yaml beside it);
 # 3. seqattn (benchmarks/nmt_speed.py): training in fp32 and in bf16 (target tokens/s, MFU), decoding
 #    the checkpoint in fp32, bf16 and int8 (beam 5, sentences/s, BLEU);
 # 4. OpenNMT-py (training fp32 on the same data, decoding) and CTranslate2 (float32, int8) on the same
-#    model (benchmarks/peers/onmt_speed.py), which prints the machine and the table.
+#    model (benchmarks/peers/onmt_speed.py), which prints the machine and the table;
+# 5. ROUNDS (3) rounds of seqattn int8 against CTranslate2 int8 decoding in alternating processes
+#    (benchmarks/peers/decode_rounds.py, in WORK/decode_rounds.log; ROUNDS=0 skips it).
 # Figures and logs go to WORK (runs/bench-peers). About 30 minutes on 2 cores with the defaults.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=${BIN:-.venv/bin}
 WORK=${WORK:-runs/bench-peers}
-THREADS=${THREADS:-2} TRAIN_MINUTES=${TRAIN_MINUTES:-15} STEPS=${STEPS:-60} WARMUP=${WARMUP:-10} SENTENCES=${SENTENCES:-1000}
+THREADS=${THREADS:-2} TRAIN_MINUTES=${TRAIN_MINUTES:-15} STEPS=${STEPS:-60} WARMUP=${WARMUP:-10} SENTENCES=${SENTENCES:-1000} ROUNDS=${ROUNDS:-3}
 CHECKPOINT=${CHECKPOINT:-}
 mkdir -p "$WORK"
 [ -x benchmarks/peers/.venv/bin/python ] || bash benchmarks/peers/setup.sh
@@ -32,3 +34,5 @@ benchmarks/peers/.venv/bin/python benchmarks/peers/onmt_speed.py --warmup "$WARM
   --threads "$THREADS" --ct2-int8 --spm "$(dirname "$CHECKPOINT")/spm.model" --seqattn-checkpoint "$CHECKPOINT" \
   --seqattn "$BIN/seqattn" --ours "$WORK/seqattn_fp32.json" --ours "$WORK/seqattn_bf16.json" \
   --work "$WORK/peers" --json "$WORK/peers.json"
+[ "$ROUNDS" = 0 ] || "$BIN/python" benchmarks/peers/decode_rounds.py "$CHECKPOINT" --work "$WORK/peers" --rounds "$ROUNDS" \
+  --threads "$THREADS" --sentences "$SENTENCES" | tee "$WORK/decode_rounds.log"

@@ -109,6 +109,10 @@ class Seq2Seq(nn.Module, TrainingHooks, ABC):
         nll = self.nll(out.logits, tgt_out, label_smoothing)
         return nll if guide is None else nll + guide.weight * alignment_loss(out.alpha, guide.target)
 
+    def fuse_for_decoding(self) -> None:
+        """Merge weights that decoding multiplies with one input (the Transformer's self-attention
+        projections), once the model is loaded for decoding only; nothing by default."""
+
     def attention_shape(self) -> tuple[int, int]:
         """(layers, heads) of the attention `cross_attention` gives: one alpha by default."""
         return 1, 1

@@ -47,6 +47,10 @@ class Ensemble(Seq2Seq):
         log_probs, alphas, states = zip(*(m.step(y_prev, s) for m, s in zip(self.members, state)))
         return mean_probs(log_probs), mean_attention(alphas), list(states)
 
+    def fuse_for_decoding(self) -> None:
+        for m in self.members:
+            m.fuse_for_decoding()
+
     def forward(
         self, src: Tensor, src_mask: Tensor, tgt_in: Tensor, need_alpha: bool = True,
     ) -> Output:

@@ -35,6 +35,11 @@ class TransformerSeq2Seq(Seq2Seq):
         """As Seq2Seq.forward; need_alpha=False skips the explicit weights (fused attention everywhere)."""
         return Output(*self.decoder(tgt_in, self.encode(src, src_mask), need_alpha))
 
+    def fuse_for_decoding(self) -> None:
+        """W^Q, W^K, W^V of every self-attention as one layer (MultiHeadAttention.fuse_projections)."""
+        for layer in (*self.encoder.layers, *self.decoder.layers):
+            layer.self_attn.fuse_projections()
+
     def attention_shape(self) -> tuple[int, int]:
         return len(self.decoder.layers), self.decoder.layers[0].cross_attn.h
 

@@ -17,7 +17,7 @@ from seqattn.models.base import Seq2Seq
 from seqattn.state import select_state
 from seqattn.search.hypothesis import (
     Hypothesis, append_step, constrain, coverage_penalty as coverage_of,
-    length_penalty as penalty_of, make_hypothesis, max_output_lengths,
+    length_penalty as penalty_of, make_hypothesis, max_output_lengths, top_k_rows,
 )
 
 
@@ -62,13 +62,14 @@ def beam_search(
     K, B = beam_size, src.size(0)
     device = src.device
     max_lens = max_output_lengths(src_mask, max_len_a, max_len_b)
-    # K rows per sentence; a SentenceMemory stays one row per sentence
-    state = select_state(model.encode(src, src_mask), torch.arange(B, device=device).repeat_interleave(K))
+    state = model.encode(src, src_mask)
     active = list(range(B))  # sentence of each active group of K rows
-    # only beam 0 expands at the first step: the K start rows are identical
+    # the K start rows of a sentence would be equal: the first step runs once per sentence, then its
+    # output and state go to K rows (a SentenceMemory stays one row per sentence), of which only
+    # beam 0 expands
     scores = torch.full((B, K), float("-inf"), device=device)  # [n, K] cumulative log p
     scores[:, 0] = 0.0
-    y = torch.full((B * K,), model.bos_id, dtype=torch.long, device=src.device)  # [nK]
+    y = torch.full((B,), model.bos_id, dtype=torch.long, device=src.device)  # [B], then [nK]
     tokens: Tensor = torch.empty(B * K, 0, dtype=torch.long, device=src.device)  # [nK, t]
     attn: Tensor | None = None  # [nK, t, S]
     final: list[list[Hypothesis]] = [[] for _ in range(B)]
@@ -76,13 +77,16 @@ def beam_search(
     for t in range(max(max_lens)):
         n = len(active)
         log_probs, step_alpha, state = model.step(y, state)  # [nK, V], [nK, S] or None
+        if t == 0:
+            log_probs, step_alpha, state = select_state(
+                (log_probs, step_alpha, state), torch.arange(B, device=device).repeat_interleave(K))
         if step_alpha is None and coverage_penalty > 0:
             raise SeqattnError("search.coverage_penalty: the model has no attention to measure coverage; set it to 0")
         log_probs = constrain(log_probs, model, t, min_len, tokens, no_repeat_ngram)
         attn = append_step(attn, step_alpha)  # the attention of whatever token each row emits now
         # the 2K best of a sentence's K * V continuations are among the 2K best of each row's V
         C = min(2 * K, log_probs.size(-1))
-        row_log_probs, row_tok = log_probs.topk(C, dim=-1)  # [nK, C]
+        row_log_probs, row_tok = top_k_rows(log_probs, C)  # [nK, C]
         cand = (scores.unsqueeze(-1) + row_log_probs.view(n, K, C)).view(n, K * C)
         cand_scores, cand_index = cand.topk(2 * K, dim=-1)  # [n, 2K], best first
         cand_row = cand_index.div(C, rounding_mode="floor") + K * torch.arange(n, device=device).unsqueeze(1)

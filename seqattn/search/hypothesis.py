@@ -79,6 +79,34 @@ def block_repeated_ngrams(log_probs: Tensor, tokens: Tensor, n: int) -> Tensor:
     return log_probs
 
 
+# top_k_rows: blocks of this many columns, and the fewest rows for which blocks are faster than
+# torch.topk; over [320, 8000] float32 log-probabilities (a beam-5 step of 64 sentences), 2 threads of
+# an AVX-512 CPU: 1.1 against 2.4 ms, at 64 rows 0.21 against 0.36 ms, below 32 rows no faster
+TOPK_BLOCK, TOPK_MIN_ROWS = 64, 32
+
+
+def top_k_rows(x: Tensor, k: int) -> tuple[Tensor, Tensor]:
+    """x [N, V] -> the k largest values of each row, best first, and their columns [N, k], as
+    `x.topk(k, dim=-1)` (the same values; ties may take other columns). The k largest lie in the k
+    blocks of TOPK_BLOCK columns with the largest maxima (a block holding one of them has a maximum
+    at least as large, and at most k blocks can), so only those k blocks and the columns after the
+    last whole block are searched: a pass over x for the block maxima instead of torch's top-k over
+    every column, its slowest CPU kernel in a search step."""
+    N, V = x.shape
+    blocks = V // TOPK_BLOCK
+    if N < TOPK_MIN_ROWS or blocks <= k:
+        return x.topk(k, dim=-1)
+    whole = blocks * TOPK_BLOCK
+    blocked = x[:, :whole].unflatten(1, (blocks, TOPK_BLOCK))  # [N, blocks, TOPK_BLOCK] (a view)
+    best = blocked.amax(dim=-1).topk(k, dim=-1, sorted=False).indices  # [N, k]
+    candidates = blocked[torch.arange(N, device=x.device).unsqueeze(1), best].flatten(1)  # [N, k * TOPK_BLOCK]
+    if whole < V:
+        candidates = torch.cat([candidates, x[:, whole:]], dim=1)  # [N, k * TOPK_BLOCK + V - whole]
+    values, i = candidates.topk(k, dim=-1)  # [N, k]
+    in_block = best.gather(1, (i // TOPK_BLOCK).clamp(max=k - 1)) * TOPK_BLOCK + i % TOPK_BLOCK
+    return values, torch.where(i < k * TOPK_BLOCK, in_block, i - k * TOPK_BLOCK + whole)
+
+
 def append_step(history: Tensor | None, new: Tensor | None) -> Tensor | None:
     """history [N, t, *] (None before the first step) + new [N, *] -> [N, t + 1, *]; None if `new` is."""
     if new is None:

@@ -46,9 +46,9 @@ class TransformerDecoderLayer(nn.Module):
         """x [B, T, d_model]: the T positions after the t cached ones; self_mask [1, T, t + T] (None: T = 1,
         all visible) -> x [B, T, d_model], cross-attention alpha [B, T, S] or None, cache with t + T positions."""
         h = self.self_res.input(x)
-        k, v = self.self_attn.precompute(h, h)  # [B, h, T, d_k]
+        q, k, v = self.self_attn.project(h)  # [B, h, T, d_k]
         k, v = cache["self_k"].extend(k, dim=2), cache["self_v"].extend(v, dim=2)  # [B, h, t + T, d_k]
-        x = self.self_res.output(x, self.self_attn(h, k.tensor(), v.tensor(), self_mask, need_weights=False)[0])
+        x = self.self_res.output(x, self.self_attn.attend_queries(q, k.tensor(), v.tensor(), self_mask, need_weights=False)[0])
         h = self.cross_res.input(x)
         memory = cache["memory"]
         context, alpha = self.cross_attn(h, memory["k"], memory["v"], src_mask, need_weights=need_weights)

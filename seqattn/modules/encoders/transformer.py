@@ -62,7 +62,7 @@ class TransformerEncoderLayer(nn.Module):
     def forward(self, x: Tensor, src_mask: Tensor) -> Tensor:
         """x [B, S, d_model], src_mask [B, S] -> [B, S, d_model]."""
         h = self.self_res.input(x)
-        context, _ = self.self_attn(h, *self.self_attn.precompute(h, h), src_mask, need_weights=False)
+        context, _ = self.self_attn.attend_queries(*self.self_attn.project(h), src_mask, need_weights=False)
         x = self.self_res.output(x, context)
         return self.ffn_res.output(x, self.ffn(self.ffn_res.input(x)))
 
