@@ -99,8 +99,8 @@ class ModelConfig:
     temporal_encoding: bool = True  # add T(i), i the memory's age (0: most recent) (sec. 4.1)
     memory_slots: int = 64  # rows of the temporal table: the most memories (noise included) a story has; older ones share the last
     memory_capacity: int = 0  # S: a story of n < S sentences leaves S - n empty slots (score 0) in every hop's softmax, as the authors' fixed 50-slot memory does; 0: none
-    linear_start: bool = True  # memn2n: no softmax in the memory layers until the validation loss stops decreasing (sec. 4.2)
-    linear_start_epochs: int = 0  # memn2n: > 0 ends linear start at the first validation after that many epochs instead (the authors' code: 20)
+    linear_start: bool = True  # memn2n, kvmemnn: no softmax in the memory layers until the validation loss stops decreasing (sec. 4.2)
+    linear_start_epochs: int = 0  # memn2n, kvmemnn: > 0 ends linear start at the first validation after that many epochs instead (the authors' code: 20)
     random_noise: float = 0.1  # memn2n: fraction of empty memories added to each training story (sec. 4.1); 0: off
     values: str = "sentence"  # kvmemnn: sentence (key = value = the sentence) | last-word (value = its last word)
     key_hashing: bool = False  # kvmemnn: address only slots sharing a non-stopword with the question (sec. 3.1)

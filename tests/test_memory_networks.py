@@ -40,7 +40,7 @@ def memn2n(vocab: int, **options) -> MemN2N:
 
 
 def kvmemnn(vocab: WordVocab, **options):
-    cfg = ModelConfig(emb_dim=24, hops=2, memory_slots=16)
+    cfg = ModelConfig(emb_dim=24, hops=2, memory_slots=16, linear_start=False)
     for key, value in options.items():
         setattr(cfg, key, value)
     return build_kvmemnn(cfg, len(vocab), len(vocab), PAD, BOS, EOS, words=vocab.itos)
@@ -154,9 +154,14 @@ def test_overfits_real_stories_and_search_reproduces_answers(name: str, stories:
     overfit(MODELS[name](vocab), stories, vocab, steps=200)
 
 
-def test_linear_start_switch_and_state_dict(stories: list[BabiExample]):
+LINEAR_START = {"memn2n": lambda vocab, **options: memn2n(len(vocab), **options), "kvmemnn": kvmemnn}
+
+
+@pytest.mark.parametrize("name", sorted(LINEAR_START))
+def test_linear_start_switch_and_state_dict(name: str, stories: list[BabiExample]):
     vocab = build_babi_vocab(stories)
-    model = memn2n(len(vocab), linear_start=True).eval()
+    build = LINEAR_START[name]
+    model = build(vocab, linear_start=True).eval()
     batch = collate_babi(stories, list(range(len(stories))), vocab)
     p = model.hop_attention(batch.src, batch.src_mask)
     assert not torch.allclose(p.sum(-1), torch.ones(p.shape[:2]))  # no softmax: raw scores
@@ -164,7 +169,7 @@ def test_linear_start_switch_and_state_dict(stories: list[BabiExample]):
     assert not model.after_validation({"valid_loss": 2.0}, 1.0)
     assert not model.after_validation({"valid_loss": 1.5}, 1.0)
     assert bool(model.linear) and model.best_valid_loss.item() == 1.5
-    resumed = memn2n(len(vocab), linear_start=True)
+    resumed = build(vocab, linear_start=True)
     resumed.load_state_dict(model.state_dict())
     assert bool(resumed.linear) and resumed.best_valid_loss.item() == 1.5
     assert model.after_validation({"valid_loss": 1.6}, 1.0)  # stopped decreasing: the softmax comes back,
@@ -174,6 +179,19 @@ def test_linear_start_switch_and_state_dict(stories: list[BabiExample]):
     torch.testing.assert_close(model.hop_attention(batch.src, batch.src_mask).sum(-1), torch.ones(p.shape[:2]))
     resumed.load_state_dict(model.state_dict())
     assert not bool(resumed.linear)
+
+
+def test_a_kvmemnn_checkpoint_from_before_linear_start_loads_without_it(stories: list[BabiExample]):
+    """Its state has no `linear` buffer and its config the default linear_start=True: it was trained
+    with the softmax, and answers with it."""
+    vocab = build_babi_vocab(stories)
+    old = kvmemnn(vocab).eval()
+    state = {k: v for k, v in old.state_dict().items() if k not in ("linear", "best_valid_loss")}
+    loaded = kvmemnn(vocab, linear_start=True).eval()
+    loaded.load_state_dict(state)
+    batch = collate_babi(stories, list(range(len(stories))), vocab)
+    assert not bool(loaded.linear)
+    torch.testing.assert_close(loaded.hop_attention(batch.src, batch.src_mask), old.hop_attention(batch.src, batch.src_mask))
 
 
 def test_linear_start_for_a_number_of_epochs(stories: list[BabiExample]):

@@ -8,7 +8,8 @@ embedding B (eq. 4, logits = B q_{H+1}), decoded word by word as in MemN2N.
 
 Values (sec. 3.2): "sentence" (key = value = the sentence) or "last-word" (the value is the word a
 sentence ends with, the entity it is about). Key hashing (sec. 3.1): only slots sharing a
-non-stopword with the question are addressed (all of them when none does).
+non-stopword with the question are addressed (all of them when none does). Linear start as MemN2N's
+(an option here, `model.linear_start`: the key addressing softmaxes removed at first).
 """
 from __future__ import annotations
 
@@ -44,8 +45,9 @@ class KVMemNN(MemoryNetwork):
     def __init__(
         self, vocab: int, dim: int, pad_id: int, bos_id: int, eos_id: int, hops: int = 2, values: str = "sentence",
         position: bool = True, temporal_slots: int = 64, stopwords: Tensor | None = None, capacity: int = 0,
+        linear_start: bool = False, linear_start_epochs: int = 0,
     ) -> None:
-        super().__init__(pad_id, bos_id, eos_id)
+        super().__init__(pad_id, bos_id, eos_id, linear_start, linear_start_epochs)
         self.values, self.capacity = values, capacity
         self.A = BagOfWords(vocab, dim, pad_id, position, temporal_slots)
         self.R = nn.ModuleList(nn.Linear(dim, dim, bias=False) for _ in range(hops))
@@ -73,7 +75,7 @@ class KVMemNN(MemoryNetwork):
         q = self.A(question)  # A Phi_X(x) [B, d]
         alphas = []
         for R in self.R:
-            p = masked_attention(torch.einsum("bmd,bd->bm", keys, q), mask, capacity=self.capacity)
+            p = masked_attention(torch.einsum("bmd,bd->bm", keys, q), mask, not bool(self.linear), self.capacity)
             q = R(q + torch.einsum("bm,bmd->bd", p, values))
             alphas.append(p)
         return q, torch.stack(alphas, 1)
@@ -96,5 +98,6 @@ def build_kvmemnn(
         stopwords = stopword_mask(words)
     return KVMemNN(
         tgt_vocab, cfg.emb_dim, pad_id, bos_id, eos_id, cfg.hops, cfg.values, cfg.position_encoding,
-        cfg.memory_slots if cfg.temporal_encoding else 0, stopwords, cfg.memory_capacity,
+        cfg.memory_slots if cfg.temporal_encoding else 0, stopwords, cfg.memory_capacity, cfg.linear_start,
+        cfg.linear_start_epochs,
     )

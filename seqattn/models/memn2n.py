@@ -28,6 +28,34 @@ class MemoryNetwork(Seq2Seq):
 
     decoder: AnswerDecoder
 
+    def __init__(self, pad_id: int, bos_id: int, eos_id: int, linear_start: bool = False,
+                 linear_start_epochs: int = 0) -> None:
+        super().__init__(pad_id, bos_id, eos_id)
+        self.linear_start_epochs = linear_start_epochs
+        self.register_buffer("linear", torch.tensor(linear_start))  # softmax removed from the memory layers
+        self.register_buffer("best_valid_loss", torch.tensor(float("inf")))  # best while linear
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args, **kwargs) -> None:
+        # a KV-MemNN checkpoint from before its linear start option was trained without one
+        state_dict.setdefault(prefix + "linear", torch.tensor(False))
+        state_dict.setdefault(prefix + "best_valid_loss", torch.tensor(float("inf")))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def after_validation(self, metrics: dict[str, float], epochs: float) -> bool:
+        """Linear start (Sukhbaatar et al. 2015, sec. 4.2): put the softmax back once
+        `metrics["valid_loss"]` stops decreasing (or once `epochs` reaches linear_start_epochs, when
+        set); training then recommences (True)."""
+        if not bool(self.linear):
+            return False
+        if self.linear_start_epochs:
+            if epochs < self.linear_start_epochs:
+                return False
+        elif (loss := metrics["valid_loss"]) < self.best_valid_loss.item():
+            self.best_valid_loss.fill_(loss)
+            return False
+        self.linear.fill_(False)
+        return True
+
     @abstractmethod
     def read(self, story: Tensor, question: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         """story [B, M, W], question [B, W], mask [B, M] -> h_0 [B, d], every hop's attention [B, K, M]."""
@@ -78,16 +106,13 @@ class MemN2N(MemoryNetwork):
         position: bool = True, temporal_slots: int = 64, linear_start: bool = False, random_noise: float = 0.0,
         linear_start_epochs: int = 0, capacity: int = 0,
     ) -> None:
-        super().__init__(pad_id, bos_id, eos_id)
+        super().__init__(pad_id, bos_id, eos_id, linear_start, linear_start_epochs)
         self.n_hops, self.tying, self.random_noise, self.capacity = hops, tying, random_noise, capacity
-        self.linear_start_epochs = linear_start_epochs
         n_levels = hops + 1 if tying == "adjacent" else 3
         self.levels = nn.ModuleList(BagOfWords(vocab, dim, pad_id, position, temporal_slots) for _ in range(n_levels))
         self.H = nn.Linear(dim, dim, bias=False) if tying == "layerwise" else None
         output = self.levels[-1].embed if tying == "adjacent" else nn.Embedding(vocab, dim)
         self.decoder = AnswerDecoder(vocab, dim, pad_id, bos_id, output)
-        self.register_buffer("linear", torch.tensor(linear_start))  # softmax removed from the memory layers
-        self.register_buffer("best_valid_loss", torch.tensor(float("inf")))  # best while linear
         for p in self.parameters():
             nn.init.normal_(p, 0.0, 0.1)
         for level in self.levels:
@@ -115,23 +140,11 @@ class MemN2N(MemoryNetwork):
                 u = (self.H(u) if self.H is not None else u) + o
         return u + o, torch.stack(alphas, 1)
 
-    def after_validation(self, metrics: dict[str, float], epochs: float) -> bool:
-        """Linear start: put the softmax back once `metrics["valid_loss"]` stops decreasing (or once
-        `epochs` reaches linear_start_epochs, when set); training then recommences (True)."""
-        if not bool(self.linear):
-            return False
-        if self.linear_start_epochs:
-            if epochs < self.linear_start_epochs:
-                return False
-        elif (loss := metrics["valid_loss"]) < self.best_valid_loss.item():
-            self.best_valid_loss.fill_(loss)
-            return False
-        self.linear.fill_(False)
-        return True
-
 
 def check_memory_options(cfg: ModelConfig) -> None:
     """What MemN2N and KV-MemNN both need of the config."""
+    if cfg.linear_start_epochs < 0:
+        raise SeqattnError(f"model.linear_start_epochs: 0 (end on the valid loss) or a number of epochs, got {cfg.linear_start_epochs}")
     if cfg.hops < 1:
         raise SeqattnError(f"model.hops: at least 1, got {cfg.hops}")
     if cfg.temporal_encoding and cfg.memory_slots < 1:
@@ -150,8 +163,6 @@ def build_memn2n(
     check_memory_options(cfg)
     if cfg.tying not in TYING:
         raise SeqattnError(f"model.tying: unknown {cfg.tying!r}; choose adjacent or layerwise")
-    if cfg.linear_start_epochs < 0:
-        raise SeqattnError(f"model.linear_start_epochs: 0 (end on the valid loss) or a number of epochs, got {cfg.linear_start_epochs}")
     if not 0.0 <= cfg.random_noise < 1.0:
         raise SeqattnError(f"model.random_noise: a fraction in [0, 1), got {cfg.random_noise}")
     if src_vocab != tgt_vocab:
