@@ -200,3 +200,20 @@ def test_decode_rounds_alternates_seqattn_and_ctranslate2(tiny_transformer: Path
     assert out[2].startswith("cpu ") and "1 threads; beam 5, 4 sentences, batches of 64" in out[2]
     ratios = out[4].split(": ")[1].split(";")[0].split()
     assert len(ratios) == 2 and all(float(r) > 0 for r in ratios)
+
+
+def test_step_ops_times_top_k_projections_and_int8_layers() -> None:
+    """benchmarks/step_ops.py prints both top-k variants at two row counts, the three and the fused
+    projections, and every int8 layer of a step with its share of the peak."""
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks/step_ops.py"), "--rows", "40", "--d-model", "16", "--ffn", "32",
+         "--vocab", "1000", "--threads", "1"], cwd=ROOT, capture_output=True, text=True, check=True)
+    lines = run.stdout.splitlines()
+    assert lines[0].startswith("cpu ") and "int8 matmul peak" in lines[0]
+    assert [line.split(":")[0] for line in lines[1:4]] == [
+        "top-10 of [40, 1000]", "top-10 of [64, 1000]", "int8 W^Q, W^K, W^V over [40, 16]"]
+    layers = [line for line in lines if line.startswith("int8 linear")]
+    assert [line.split(":")[0] for line in layers] == [
+        "int8 linear [40, 16] -> 16", "int8 linear [40, 16] -> 48", "int8 linear [40, 16] -> 32",
+        "int8 linear [40, 32] -> 16", "int8 linear [40, 16] -> 1000"]
+    assert all(float(line.split(" GOP/s")[0].split()[-1]) > 0 for line in layers)

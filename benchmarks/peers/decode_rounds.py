@@ -64,6 +64,7 @@ def main(
         raise SystemExit(f"decode_rounds: {pieces} holds {len(lines)} sentences, not --sentences {sentences}")
     max_len = int(SEARCH["max_len_a"] * (max(len(line.split()) for line in lines) + 1) + SEARCH["max_len_b"])
     with tempfile.TemporaryDirectory() as tmp:
+        # decode_ab.py's child process times this checkout (its two tree arguments are unused there)
         ours = [sys.executable, str(REPO / "benchmarks/decode_ab.py"), str(checkpoint.resolve()), str(REPO), str(REPO),
                 "--child", "--precision", precision, "--passes", "1", "--sentences", str(sentences),
                 "--threads", str(threads)]

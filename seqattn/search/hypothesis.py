@@ -79,9 +79,10 @@ def block_repeated_ngrams(log_probs: Tensor, tokens: Tensor, n: int) -> Tensor:
     return log_probs
 
 
-# top_k_rows: blocks of this many columns, and the fewest rows for which blocks are faster than
-# torch.topk; over [320, 8000] float32 log-probabilities (a beam-5 step of 64 sentences), 2 threads of
-# an AVX-512 CPU: 1.1 against 2.4 ms, at 64 rows 0.21 against 0.36 ms, below 32 rows no faster
+# top_k_rows: blocks of this many columns, and the fewest rows for which blocks are used (smaller
+# steps keep torch.topk); top-10 of [320, 8000] float32 log-probabilities (a beam-5 step of 64
+# sentences), 2 threads of an AVX-512 CPU, three runs of benchmarks/step_ops.py: 1.0-1.2 against
+# 1.8-2.7 ms, at 64 rows 0.20-0.28 against 0.37-0.51 ms
 TOPK_BLOCK, TOPK_MIN_ROWS = 64, 32
 
 
