@@ -68,7 +68,7 @@ def main(
             layer, x = int8_layer(d_in, d_out), torch.randn(rows, d_in)
             t = us(lambda: layer(x))
             gops = 2 * rows * d_in * d_out / t / 1e3
-            print(f"int8 linear [{rows}, {d_in}] -> {d_out}: {t:.0f} us, {gops:.0f} GOP/s ({100 * gops / peak:.0f}% of the peak)")
+            print(f"int8 linear [{rows}, {d_in}] -> {d_out}: {t:.0f} us, {gops:.1f} GOP/s ({100 * gops / peak:.0f}% of the peak)")
 
 
 if __name__ == "__main__":

@@ -81,8 +81,8 @@ def block_repeated_ngrams(log_probs: Tensor, tokens: Tensor, n: int) -> Tensor:
 
 # top_k_rows: blocks of this many columns, and the fewest rows for which blocks are used (smaller
 # steps keep torch.topk); top-10 of [320, 8000] float32 log-probabilities (a beam-5 step of 64
-# sentences), 2 threads of an AVX-512 CPU, three runs of benchmarks/step_ops.py: 1.0-1.2 against
-# 1.8-2.7 ms, at 64 rows 0.20-0.28 against 0.37-0.51 ms
+# sentences), 2 threads of an AVX-512 CPU, three runs of benchmarks/step_ops.py: 1.0-1.1 against
+# 1.9-2.7 ms, at 64 rows 0.16-0.29 against 0.35-0.51 ms
 TOPK_BLOCK, TOPK_MIN_ROWS = 64, 32
 
 

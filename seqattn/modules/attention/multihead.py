@@ -52,7 +52,7 @@ class MultiHeadAttention(Attention):
         """For decoding: W^Q, W^K and W^V stacked into one layer W_QKV [3 d_model, d_model], with which
         `project` maps a self-attention's one input in one matmul instead of three (int8 decoding
         quantises that input once; over a beam-5 step of 64 sentences, 320 rows of d_model 256, on 2
-        threads of an AVX-512 VNNI CPU: 222-305 against 369-513 us, benchmarks/step_ops.py). The three layers stay, for attention over another input."""
+        threads of an AVX-512 VNNI CPU: 222-225 against 351-460 us, benchmarks/step_ops.py). The three layers stay, for attention over another input."""
         layers = (self.W_Q, self.W_K, self.W_V)
         fused = nn.Linear(self.W_Q.in_features, 3 * self.W_Q.out_features, device=self.W_Q.weight.device,
                           dtype=self.W_Q.weight.dtype)
