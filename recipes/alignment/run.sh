@@ -42,7 +42,9 @@ models=("$@")
 
 # The statistical aligner and, per target language, the gold sentences as UTF-8 src/tgt of an En->X model,
 # the gold links' file and how evaluate reads it, and Multi30k + the gold pairs as a corpus folder.
+# Files are written whole and then renamed, so that a second run.sh beside this one never reads half a file.
 declare -A PAIR=([de]=de-en [fr]=en-fr) GOLD=() GOLD_OPTS=()
+write() { cat > "$1.$$" && mv -f "$1.$$" "$1"; }
 for lang in $LANGS; do
   pair=${PAIR[$lang]}
   [ -f $RUNS/eflomal/$pair/scores.json ] || $PYTHON recipes/alignment/eflomal_baseline.py $pair $RUNS/eflomal/$pair
@@ -50,18 +52,19 @@ for lang in $LANGS; do
   mkdir -p $gold $corpus
   if [ $lang = de ]; then
     rwth=$DATA/alignments/de-en-rwth
-    head -n 508 $rwth/en | iconv -f latin1 -t utf-8 > $gold/src
-    head -n 508 $rwth/de | iconv -f latin1 -t utf-8 > $gold/tgt
+    head -n 508 $rwth/en | iconv -f latin1 -t utf-8 | write $gold/src
+    head -n 508 $rwth/de | iconv -f latin1 -t utf-8 | write $gold/tgt
     GOLD[$lang]=$rwth/alignmentDeEn.talp GOLD_OPTS[$lang]="--reverse-gold --encoding latin-1"
   else
     hansards=$DATA/alignments/en-fr-hansards
-    sed 's/ *||| .*//' $hansards/enfr.src-tgt > $gold/src
-    sed 's/.* ||| *//; s/ *$//' $hansards/enfr.src-tgt > $gold/tgt
+    sed 's/ *||| .*//' $hansards/enfr.src-tgt | write $gold/src
+    sed 's/.* ||| *//; s/ *$//' $hansards/enfr.src-tgt | write $gold/tgt
     GOLD[$lang]=$hansards/enfr.gold GOLD_OPTS[$lang]=""
   fi
   for side in en:src $lang:tgt; do
-    cat $DATA/multi30k/train.${side%:*} $gold/${side#*:} > $corpus/train.${side%:*}
-    for split in val test_2016_flickr; do ln -sf "$(realpath $DATA/multi30k/$split.${side%:*})" $corpus/; done
+    cat $DATA/multi30k/train.${side%:*} $gold/${side#*:} | write $corpus/train.${side%:*}
+    for split in val test_2016_flickr; do ln -sfT "$(realpath $DATA/multi30k/$split.${side%:*})" $corpus/$split.${side%:*}.$$
+      mv -fT $corpus/$split.${side%:*}.$$ $corpus/$split.${side%:*}; done
   done
 done
 
