@@ -432,6 +432,9 @@ def evaluate(
     reverse_gold: bool = typer.Option(False, help="Swap the gold links' i and j (gold written target first)."),
     reverse_hyp: bool = typer.Option(False, help="Swap the hypothesis links' i and j."),
     encoding: str = typer.Option("utf-8", help="Encoding of the alignment and text files (the RWTH files: latin-1)."),
+    skip_gold: int = typer.Option(
+        0, help="Score --hyp against the gold sentences after the first N (and --src, --ref lines after the first N): "
+                "the N that `seqattn align --layer auto --held-out N` chose its layer on and wrote no links for."),
 ) -> None:
     """sacreBLEU BLEU and chrF with their signatures (BLEU by source length with --src); caption metrics;
     question-answering accuracy per bAbI task; or the alignment error rate of word alignments."""
@@ -444,7 +447,7 @@ def evaluate(
         return evaluate_answers(hyp, babi)
     if alignments is not None:
         return evaluate_alignments(hyp, alignments, alignment_format, gold_base, hyp_base, reverse_gold, reverse_hyp,
-                                   encoding, src, ref[0] if ref else None)
+                                   encoding, src, ref[0] if ref else None, skip_gold)
     if not ref:
         raise SeqattnError("--ref: give the reference file(s) of the translations (or --captions RECIPE for captions)")
     hyps = read_lines(hyp)
@@ -458,23 +461,26 @@ def evaluate(
 
 def evaluate_alignments(
     hyp: Path, gold_path: Path, fmt: str, gold_base: int, hyp_base: int, reverse_gold: bool, reverse_hyp: bool,
-    encoding: str, src: Optional[Path], tgt: Optional[Path],
+    encoding: str, src: Optional[Path], tgt: Optional[Path], skip: int,
 ) -> None:
-    """AER, precision and recall of `hyp` against the gold alignments (Och & Ney 2003)."""
-    from seqattn.data.alignments import read_hypothesis
+    """AER, precision and recall of `hyp` against the gold alignments after their first `skip` sentences
+    (Och & Ney 2003)."""
+    from seqattn.data.alignments import read_hypothesis, read_lines
     from seqattn.evaluation.alignment import alignment_error_rate, check_lengths, read_gold
 
     for name, base in (("--gold-base", gold_base), ("--hyp-base", hyp_base)):
         if base not in (0, 1):
             raise SeqattnError(f"{name} {base}: indices are 0-based or 1-based")
     gold = read_gold(gold_path, fmt, gold_base, reverse_gold, encoding)
+    if not 0 <= skip <= len(gold):
+        raise SeqattnError(f"--skip-gold {skip}: {gold_path} has {len(gold)} sentences; skip 0 to {len(gold)} of them")
     links = read_hypothesis(hyp, hyp_base, reverse_hyp, encoding)
     if src is not None and tgt is not None:
-        texts = [Path(p).read_text(encoding=encoding).splitlines() for p in (src, tgt)]
+        texts = [read_lines(p, encoding) for p in (src, tgt)]
         lengths = [(len(s.split()), len(t.split())) for s, t in zip(*texts)]
         check_lengths([g.possible for g in gold], lengths, str(gold_path))
-        check_lengths(links, lengths, str(hyp))
-    typer.echo(alignment_error_rate(gold, links, str(gold_path), str(hyp)).text)
+        check_lengths(links, lengths[skip:], str(hyp))
+    typer.echo(alignment_error_rate(gold, links, str(gold_path), str(hyp), skip).text)
 
 
 def evaluate_answers(hyp: Path, files: list[Path]) -> None:
@@ -518,18 +524,21 @@ def align(
     checkpoint: Path = typer.Option(..., "--checkpoint", "-c", help="A best.pt or last.pt of a translation model."),
     src: Path = typer.Option(..., "--src", help="Tokenised source sentences, one a line (words split at whitespace)."),
     tgt: Optional[Path] = typer.Option(None, "--tgt", help="Tokenised target sentences, line by line with --src."),
-    output: str = typer.Option("-", "--output", "-o", help="Pharaoh links `i-j` (0-based, source word first), one "
-                                                            "sentence a line; - writes stdout."),
+    output: str = typer.Option(
+        "-", "--output", "-o", help="Pharaoh links `i-j` (0-based, source word first), one sentence a line; - writes "
+                                    "stdout. With --layer auto only the sentences after the first --held-out N: score "
+                                    "it with `seqattn evaluate --alignments GOLD --skip-gold N`."),
     extract: str = typer.Option("argmax", help="argmax (each target word's most attended source word) or threshold."),
     threshold: float = typer.Option(0.5, help="With --extract threshold: link where the weight exceeds it."),
     pieces: str = typer.Option("any", help="Subwords to words: any (words linked when any of their pieces are) or "
                                            "sum (source pieces' weights summed, target pieces' averaged)."),
     layer: Optional[str] = typer.Option(None, help="Transformer decoder layer (negative from the last), or auto: "
-                                                   "the one of lowest AER on the first --held-out sentences of --gold. "
-                                                   "Default: the recipe's model.attention_layer."),
+                                                   "the one of lowest AER on the first --held-out sentences of --gold, "
+                                                   "which then get no links. Default: the recipe's model.attention_layer."),
     head: Optional[int] = typer.Option(None, help="Transformer head, -1 their average. Default: model.attention_head."),
     gold: Optional[Path] = typer.Option(None, help="With --layer auto: gold alignments (talp, 1-based, source first)."),
-    held_out: int = typer.Option(100, help="With --layer auto: how many first sentences of --gold choose the layer."),
+    held_out: int = typer.Option(100, help="With --layer auto: how many first sentences choose the layer; they are "
+                                           "not aligned (--output and --translations hold the sentences after them)."),
     reverse_checkpoint: Optional[Path] = typer.Option(
         None, help="A model translating the other way: its links are combined with --symmetrize."),
     symmetrize: str = typer.Option("grow-diag-final", help="intersection, union or grow-diag-final (Koehn et al. 2003)."),
@@ -574,17 +583,23 @@ def align(
     model, cfg, task = load(checkpoint)
     reverse = None if reverse_checkpoint is None else load(reverse_checkpoint)
     src_words = [line.split() for line in read_lines(src, encoding)]
+    gold_links = None if gold is None else read_gold(gold, "talp", 1, encoding=encoding)
+    skipped = 0 if gold_links is None else held_out
+    if gold_links is not None and not 0 < held_out < len(src_words):
+        raise SeqattnError(f"--held-out {held_out}: give 1 to {len(src_words) - 1} of the {len(src_words)} sentences "
+                           f"of {src} to choose the layer on; the others are aligned")
+    if gold_links is not None and held_out > len(gold_links):
+        raise SeqattnError(f"--held-out {held_out}: {gold} has {len(gold_links)} sentences; hold out at most that many")
     sources = [encode_words(task.src_tok, words) for words in src_words]
     if own_translations:
         hyps = [hypothesis_pieces(task.tgt_tok, ids) for ids in translate_own(task, model, sources, cfg.search, dev)]
         targets, tgt_words = [p for p, _ in hyps], [words for _, words in hyps]
-        translations.write_text("".join(" ".join(words) + "\n" for words in tgt_words), encoding="utf-8")
+        translations.write_text("".join(" ".join(words) + "\n" for words in tgt_words[skipped:]), encoding="utf-8")
     else:
         tgt_words = [line.split() for line in read_lines(tgt, encoding)]
         if len(tgt_words) != len(src_words):
             raise SeqattnError(f"{tgt}: {len(tgt_words)} sentences, but {src} has {len(src_words)}; give line-aligned files")
         targets = [encode_words(task.tgt_tok, words) for words in tgt_words]
-    gold_links = None if gold is None else read_gold(gold, "talp", 1, encoding=encoding)
     opts = AlignOptions(pieces, extract, threshold, None if layer in (None, "auto") else int(layer), head)
     links = attention_links(model, cfg.model.arch, sources, targets, opts, cfg.search.batch_size, dev, gold_links,
                             held_out, log)
@@ -596,12 +611,15 @@ def align(
             [encode_words(rev_task.tgt_tok, words) for words in src_words], opts, rev_cfg.search.batch_size, dev,
             rev_gold, held_out, log)
         links = [combine(forward, {(i, j) for j, i in back}, symmetrize, len(s), len(t))
-                 for forward, back, s, t in zip(links, backward, src_words, tgt_words)]
+                 for forward, back, s, t in zip(links, backward, src_words[skipped:], tgt_words[skipped:])]
     text = "".join(" ".join(f"{i}-{j}" for i, j in sorted(sentence)) + "\n" for sentence in links)
     if output == "-":
         sys.stdout.write(text)
     else:
         Path(output).write_text(text, encoding="utf-8")
+    if skipped:
+        log(f"{'stdout' if output == '-' else output}: links of sentences {skipped + 1}-{len(src_words)} of {src}, the "
+            f"first {skipped} chose the layer; score with `seqattn evaluate --alignments {gold} --skip-gold {skipped}`")
 
 
 if __name__ == "__main__":

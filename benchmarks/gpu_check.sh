@@ -54,7 +54,9 @@ EOF
 } 2>&1 | tee "$LOGS/machine.log"
 
 step "2. test suite in $TEST_WORKERS processes (in the background, beside 3.; 0 skips it)"
-[ "$TEST_WORKERS" = 0 ] || ( timeout 330 $PYTHON -m pytest -q -n "$TEST_WORKERS" --dist loadfile -o cache_dir="$WORK/pytest-cache" \
+# pytest-xdist spreads the files over TEST_WORKERS processes where it is installed; else they run in one
+$PYTHON -c "import xdist" 2>/dev/null && PARALLEL=(-n "$TEST_WORKERS" --dist loadfile) || PARALLEL=()
+[ "$TEST_WORKERS" = 0 ] || ( timeout 330 $PYTHON -m pytest -q "${PARALLEL[@]}" -o cache_dir="$WORK/pytest-cache" \
       -W ignore::DeprecationWarning > "$LOGS/tests.log" 2>&1
   echo "exit status $?" >> "$LOGS/tests.log"
   timeout 120 $PYTHON -m pytest -q --lf --last-failed-no-failures none -o cache_dir="$WORK/pytest-cache" \

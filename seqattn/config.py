@@ -178,6 +178,7 @@ class CaptionDataConfig:
     min_count: int = 5  # word vocabulary: words seen fewer times become <unk>
     vocab_size: int = 4000  # sentencepiece vocabulary size
     max_len: int = 40  # drop training captions longer than this many tokens
+    valid_metric: str = "bleu"  # bleu (sacreBLEU) | cider (pycocoevalcap): validation keeps best.pt, steps the LR and stops early by it
 
     def resolved_root(self) -> Path:
         return data_root(self.root)
@@ -368,18 +369,20 @@ def validate(cfg: Config) -> Config:
     from seqattn.modules.backbones.se import VARIANTS
     from seqattn.precision import PRECISIONS
     from seqattn.search import check_options
+    from seqattn.tasks.base import CAPTION_METRICS
     from seqattn.training.optim import OPTIMIZERS, SCHEDULES
 
     registry.arch(cfg.model.arch)
-    m, t, b = cfg.model, cfg.train, cfg.backbone
+    m, t, b, c = cfg.model, cfg.train, cfg.backbone, cfg.captions
     for key, value, choices in (
         ("model.score", m.score, luong.SCORES), ("model.alignment", m.alignment, luong.ALIGNMENTS),
         ("model.norm", m.norm, transformer.NORMS), ("model.attend", m.attend, show_attend_tell.ATTEND),
         ("model.tying", m.tying, memn2n.TYING), ("model.values", m.values, kvmemnn.VALUES),
         ("train.optimizer", t.optimizer, OPTIMIZERS), ("train.schedule", t.schedule, SCHEDULES),
         ("train.precision", t.precision, PRECISIONS), ("subword.model_type", cfg.subword.model_type, MODEL_TYPES),
-        ("captions.vocab", cfg.captions.vocab, CAPTION_VOCABS), ("backbone.name", b.name, NAMES),
-        ("backbone.se_variant", b.se_variant, VARIANTS), ("backbone.mask_activation", b.mask_activation, ACTIVATIONS),
+        ("captions.vocab", c.vocab, CAPTION_VOCABS), ("captions.valid_metric", c.valid_metric, tuple(CAPTION_METRICS)),
+        ("backbone.name", b.name, NAMES), ("backbone.se_variant", b.se_variant, VARIANTS),
+        ("backbone.mask_activation", b.mask_activation, ACTIVATIONS),
     ):
         one_of(key, value, choices)
     check_options(cfg.search)

@@ -17,6 +17,7 @@ from seqattn.alignment.links import extract, grow_diag_final, word_weights
 from seqattn.config import ModelConfig, data_root
 from seqattn.data.subwords import words_of_pieces
 from seqattn.errors import SeqattnError
+from seqattn.evaluation.alignment import alignment_error_rate, read_gold
 from seqattn.models import build_model
 from seqattn.search import greedy_search
 from seqattn.training import load_model
@@ -221,17 +222,18 @@ def test_align_symmetrizes_with_a_reverse_model(models: dict[str, Path], rwth: P
     for i, g, u in zip(found["intersection"], found["grow-diag-final"], found["union"]):
         assert i <= g <= u
     assert found["intersection"] != found["union"]
+    # RNNsearch has one layer: --layer auto takes it and writes the links of the sentences after the held-out 4,
+    # symmetrised with those sentences' lengths
+    out = tmp_path / "auto"
+    result = invoke("align", "-c", models["rnn_de_en"], "--reverse-checkpoint", models["rnn"], "--src", rwth / "de",
+                    "--tgt", rwth / "en", "-o", out, "--encoding", "latin-1", "--layer", "auto",
+                    "--gold", rwth / "alignmentDeEn.talp", "--held-out", 4)
+    assert result.exit_code == 0, result.output
+    assert read_links(out) == found["grow-diag-final"][4:]
 
 
 def test_align_transformer_layers_heads_and_own_translations(models: dict[str, Path], rwth: Path, tmp_path: Path):
     common = ["-c", models["transformer"], "--src", rwth / "en", "--encoding", "latin-1"]
-    out = tmp_path / "de-en.align"
-    auto = invoke("align", "-c", models["transformer"], "--src", rwth / "de", "--tgt", rwth / "en", "-o", out,
-                  "--encoding", "latin-1", "--layer", "auto", "--gold", rwth / "alignmentDeEn.talp", "--held-out", 5,
-                  "--head", -1)
-    assert auto.exit_code == 0, auto.output
-    assert "layer 0: AER" in auto.stderr and "layer 1: AER" in auto.stderr and "aligning with layer" in auto.stderr
-    assert len(read_links(out)) == 12
     heads = [invoke("align", *common, "--tgt", rwth / "de", "--layer", -1, "--head", h).stdout for h in (0, 1)]
     assert all(len(h.splitlines()) == 12 for h in heads)
 
@@ -244,14 +246,51 @@ def test_align_transformer_layers_heads_and_own_translations(models: dict[str, P
     assert all({j for _, j in s} == set(range(len(w.split()))) for s, w in zip(links, words))  # argmax: every word
 
 
+def talp(links: list[set[tuple[int, int]]]) -> str:
+    """Links as a gold file: talp, 1-based, source first."""
+    return "".join(" ".join(f"{i + 1}-{j + 1}" for i, j in sorted(s)) + "\n" for s in links)
+
+
+def test_layer_auto_chooses_on_the_held_out_sentences_and_aligns_the_others(models: dict[str, Path], rwth: Path,
+                                                                            tmp_path: Path):
+    """A gold file that agrees with layer 0 on the 4 held-out sentences and with layer 1 on the 8 others:
+    auto takes layer 0 and writes layer 0's links of the 8 others only, which evaluate scores with --skip-gold 4."""
+    common = ["-c", models["transformer"], "--src", rwth / "en", "--tgt", rwth / "de", "--encoding", "latin-1",
+              "--head", -1]
+    layers = []
+    for layer in (0, 1):
+        result = invoke("align", *common, "--layer", layer, "-o", tmp_path / f"layer{layer}")
+        assert result.exit_code == 0, result.output
+        layers.append(read_links(tmp_path / f"layer{layer}"))
+    gold = tmp_path / "gold.talp"
+    gold.write_text(talp(layers[0][:4] + layers[1][4:]))
+    on_all = [alignment_error_rate(read_gold(gold), links).aer for links in layers]
+    assert on_all[1] < on_all[0], on_all  # chosen on all 12 sentences (or on the 8 others), layer 1 would win
+
+    out = tmp_path / "auto.align"
+    auto = invoke("align", *common, "--layer", "auto", "--gold", gold, "--held-out", 4, "-o", out)
+    assert auto.exit_code == 0, auto.output
+    assert "layer 0: AER 0.0% " in auto.stderr and "on the 4 held-out sentences" in auto.stderr
+    assert "aligning with layer 0" in auto.stderr
+    assert f"{out}: links of sentences 5-12 of {rwth / 'en'}, the first 4 chose the layer" in auto.stderr
+    assert read_links(out) == layers[0][4:]
+    scored = invoke("evaluate", "--hyp", out, "--alignments", gold, "--skip-gold", 4,
+                    "--src", rwth / "en", "--ref", rwth / "de", "--encoding", "latin-1")
+    assert scored.exit_code == 0, scored.output
+    assert scored.stdout == alignment_error_rate(read_gold(gold)[4:], layers[0][4:]).text + "\n"
+
+
 def test_align_errors_are_one_line(models: dict[str, Path], rwth: Path, tmp_path: Path, babi: Path):
     short = tmp_path / "short.de"
     short.write_text("Das stimmt nicht !\n", encoding="utf-8")
+    one = tmp_path / "one.talp"
+    one.write_text("1-1\n")
     qa = tmp_path / "qa"
     result = invoke("train", ROOT / "recipes/sukhbaatar2015/memn2n.yaml", f"out_dir={qa}", "model.emb_dim=8",
                     "babi.tasks=[1]", "train.max_steps=1", "train.valid_every=1", "babi.valid_fraction=0.01")
     assert result.exit_code == 0, result.output
     base = ["-c", models["rnn"], "--src", rwth / "en", "--encoding", "latin-1"]
+    auto = [*base, "--tgt", rwth / "de", "--layer", "auto", "--gold", rwth / "alignmentDeEn.talp"]
     for args, message in [
         ([*base, "--tgt", short], f"{short}: 1 sentences, but {rwth / 'en'} has 12"),
         (["-c", qa / "best.pt", "--src", rwth / "en", "--tgt", rwth / "de"], f"{qa / 'best.pt'}: model memn2n does not translate"),
@@ -261,6 +300,10 @@ def test_align_errors_are_one_line(models: dict[str, Path], rwth: Path, tmp_path
         ([*base, "--tgt", rwth / "de", "--layer", "last"], "--layer last: give a decoder layer"),
         ([*base, "--tgt", rwth / "de", "--layer", 1], "--layer 1: model rnnsearch has 1 attention layer(s)"),
         ([*base, "--tgt", rwth / "de", "--layer", "auto"], "--layer auto and --gold"),
+        ([*auto, "--held-out", 12], f"--held-out 12: give 1 to 11 of the 12 sentences of {rwth / 'en'} to choose the layer on"),
+        ([*auto, "--held-out", 0], "--held-out 0: give 1 to 11 of the 12 sentences"),
+        ([*base, "--tgt", rwth / "de", "--layer", "auto", "--gold", one, "--held-out", 2],
+         f"--held-out 2: {one} has 1 sentences; hold out at most that many"),
         (base, "--tgt: give the target sentences, or --own-translations"),
         ([*base, "--own-translations"], "--translations: give the file"),
         ([*base, "--tgt", tmp_path / "missing.de"], "missing.de"),

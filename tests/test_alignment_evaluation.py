@@ -57,7 +57,6 @@ def test_reference_outputs_score_their_published_aer(gold: str, hyp: str, aer: f
 
 
 @pytest.mark.parametrize("gold_text, hyp_text, message", [
-    ("1-1\n2-2\n", "0-0\n", "hyp: 1 sentences, but"),
     ("1-1\n", "0x0\n", "hyp line 1: link '0x0' is not i-j"),
     ("1-1\n", "0p0\n", "hyp line 1: link '0p0' is not i-j"),
     ("1-1 0-1\n", "0-0\n", "gold line 1: link '0-1' is below index base 1"),
@@ -73,6 +72,55 @@ def test_bad_alignment_files_give_one_line_naming_file_and_line(tmp_path: Path, 
                                  "--src", str(tmp_path / "src"), "--ref", str(tmp_path / "tgt")])
     assert result.exit_code == 2 and message in result.output, result.output
     assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
+
+
+def score(tmp_path: Path, gold: str, hyp: str, *options: str):
+    for name, text in (("gold", gold), ("hyp", hyp), ("src", "a\na b\na b c\n"), ("tgt", "x\nx y\nx\n")):
+        (tmp_path / name).write_text(text)
+    return runner.invoke(app, ["evaluate", "--alignments", str(tmp_path / "gold"), "--hyp", str(tmp_path / "hyp"),
+                               "--src", str(tmp_path / "src"), "--ref", str(tmp_path / "tgt"), *options])
+
+
+def test_skip_gold_scores_the_sentences_after_the_first_n(tmp_path: Path):
+    # hyp line 1 is gold sentence 2 and line 2 sentence 3 (3 source words, 1 target word): |A| = 4, |S| = 3,
+    # |A ∩ S| = |A ∩ P| = 3: precision 75, recall 100, AER 1 - 6/7
+    result = score(tmp_path, "1-1\n1-1 2-2\n3-1\n", "0-0 1-1\n2-0 1-0\n", "--skip-gold", "1")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "AER 14.3% (75.0%/100.0%/4)\n"
+    # without the skip the same lines are sentences 1 and 2, where 1-1 is beyond the first one
+    result = score(tmp_path, "1-1\n1-1 2-2\n", "0-0 1-1\n2-0 1-0\n")
+    assert result.exit_code == 2 and "hyp line 1: link 1-1 (0-based) is beyond the sentence of 1 source" in result.stderr
+
+
+@pytest.mark.parametrize("gold, hyp, options, message", [
+    ("1-1\n1-1\n1-1\n", "0-0\n0-0\n", [], "{gold} has 3 sentences, {hyp} has 2: {hyp} ends at line 2, "
+                                             "before sentence 3 of {gold}; give alignments of the same sentences"),
+    ("1-1\n1-1\n", "0-0\n0-0\n0-0\n", [], "{gold} has 2 sentences, {hyp} has 3: {gold} ends at sentence 2, "
+                                             "{hyp} goes on at line 3; give alignments of the same sentences"),
+    ("1-1\n1-1\n1-1\n", "0-0\n", ["--skip-gold", "1"],
+     "{gold} has 3 sentences (the first 1 skipped: --skip-gold), {hyp} has 1: {hyp} ends at line 1, before sentence 3 "
+     "of {gold}; give alignments of the same sentences"),
+    ("1-1\n1-1\n1-1\n", "0-0\n0-0\n0-0\n", ["--skip-gold", "1"],
+     "{gold} has 3 sentences (the first 1 skipped: --skip-gold), {hyp} has 3: {gold} ends at sentence 3, {hyp} goes "
+     "on at line 3; give alignments of the same sentences"),
+    ("1-1\n", "", ["--skip-gold", "2"], "--skip-gold 2: {gold} has 1 sentences; skip 0 to 1 of them"),
+])
+def test_sentence_counts_that_differ_name_the_line_where_a_file_runs_out(tmp_path: Path, gold: str, hyp: str,
+                                                                         options: list[str], message: str):
+    result = score(tmp_path, gold, hyp, *options)
+    names = {"gold": tmp_path / "gold", "hyp": tmp_path / "hyp"}
+    assert result.exit_code == 2 and result.stderr == f"error: {message.format(**names)}\n", result.output
+
+
+def test_unreadable_text_files_give_one_line(tmp_path: Path):
+    assert score(tmp_path, "1-1\n", "0-0\n").exit_code == 0
+    (tmp_path / "latin1").write_bytes(b"caf\xe9\n")
+    for src, message in ((tmp_path / "latin1", "latin1: not valid utf-8 (byte 3); give its --encoding"),
+                         (tmp_path / "missing", "missing: file not found")):
+        result = runner.invoke(app, ["evaluate", "--alignments", str(tmp_path / "gold"), "--hyp", str(tmp_path / "hyp"),
+                                     "--src", str(src), "--ref", str(tmp_path / "tgt")])
+        assert result.exit_code == 2 and result.stderr.startswith(f"error: {tmp_path / message}"), result.output
+        assert len(result.stderr.splitlines()) == 1
 
 
 def test_unknown_format_is_named():

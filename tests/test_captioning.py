@@ -1,7 +1,12 @@
 """The captioning task end to end: feature cache, training through the shared trainer, resuming,
-loading a checkpoint and captioning image files with the shared search."""
+validation by BLEU or CIDEr, loading a checkpoint and captioning image files with the shared search."""
 from __future__ import annotations
 
+import json
+import re
+import shutil
+import socket
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -9,10 +14,13 @@ import torch
 
 from seqattn.config import load_config
 from seqattn.errors import SeqattnError
+from seqattn.evaluation import caption_scores
+from seqattn.evaluation.captions import cider
 from seqattn.inference import Predictor
+from seqattn.tasks.base import CAPTION_METRICS
 from seqattn.tasks.captioning import CaptioningTask
 from seqattn.training import Trainer
-from seqattn.training.checkpoint import load_model
+from seqattn.training.checkpoint import load_checkpoint, load_model
 
 
 def caption_config(data: Path, out: Path, *overrides: str):
@@ -112,6 +120,76 @@ def test_checkpoint_captions_image_files_like_cached_grids(tiny_flickr: Path, tm
         assert a[0].tokens == b[0].tokens and a[0].score == pytest.approx(b[0].score, abs=1e-3)
         assert a[0].alpha.shape == (len(a[0].tokens) + int(a[0].finished), 4)
         torch.testing.assert_close(a[0].alpha, b[0].alpha, rtol=0, atol=1e-3)
+
+
+def test_validation_cider_is_pycocoevalcaps_without_java_or_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """cider() is caption_scores' CIDEr without Java (the same Python tokenisation), and runs no process
+    and opens no socket: pycocoevalcap's CIDEr is pure Python and downloads nothing."""
+    refs = {"dog": ["A dog runs on the grass.", "A brown dog is running"],
+            "chess": ["Two men play chess", "Men playing a board game ."],
+            "girl": ["A girl eats ice-cream!", "A child with an ice cream cone"]}
+    hyps = {"dog": "a dog is running on grass", "chess": "two men play a game", "girl": "a girl eats"}
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    expected = caption_scores(hyps, refs, log=quiet)["CIDEr"]
+
+    def refused(*_: object, **__: object) -> None:
+        raise AssertionError("CIDEr started a process or opened a socket")
+
+    monkeypatch.setattr(subprocess, "Popen", refused)
+    monkeypatch.setattr(socket, "socket", refused)
+    assert cider(list(hyps.values()), list(refs.values())) == pytest.approx(expected, abs=1e-9) and expected > 0
+
+
+def test_cider_validation_keeps_the_best_cider_checkpoint(tiny_flickr: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """captions.valid_metric=cider: the log, messages and summary name CIDEr; best.pt is the step of the
+    highest logged CIDEr, and its captions score that CIDEr by pycocoevalcap (caption_scores without
+    Java). In this run BLEU would have kept another step: last.pt's captions beat best.pt's by BLEU and
+    lose by CIDEr."""
+    messages: list[str] = []
+    trainer = Trainer(caption_config(tiny_flickr, tmp_path, "captions.valid_metric=cider", "captions.min_count=2",
+                                     "model.emb_dim=32", "model.hidden_dim=64", "model.attention_dim=32",
+                                     "train.lr=0.01", "train.batch_tokens=100", "train.max_steps=40"),
+                      log=messages.append)
+    trainer.train()
+    records = [json.loads(line) for line in (tmp_path / "train.jsonl").read_text().splitlines()]
+    valid = [r for r in records if "valid_loss" in r]
+    assert len(valid) == 10 and all("valid_cider" in r and "valid_bleu" not in r for r in valid)
+    assert any("validation by CIDEr" in m for m in messages)
+    assert sum(m.startswith("step ") and " CIDEr " in m for m in messages) == 10
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["metric"] == "cider" and "best_valid_cider" in summary
+    cider_by_step = {r["step"]: r["valid_cider"] for r in valid}
+    best_step = max(cider_by_step, key=lambda step: (cider_by_step[step], -step))  # the first of the highest
+    assert summary["best_valid_cider"] == trainer.progress.best_metric == cider_by_step[best_step]
+    assert load_checkpoint(tmp_path / "best.pt")["progress"]["step"] == best_step != max(cider_by_step)
+
+    task, device = trainer.task, torch.device("cpu")
+    captions = {name: task.validate(load_model(tmp_path / f"{name}.pt")[0], trainer.valid_search, device, None).outputs
+                for name in ("best", "last")}
+    refs = {str(i): caps for i, caps in enumerate(task.valid_data.split.captions)}
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    cider_of = {name: caption_scores(dict(zip(refs, c)), refs, log=quiet)["CIDEr"] for name, c in captions.items()}
+    monkeypatch.setattr(task, "metric", CAPTION_METRICS["bleu"])
+    bleu_of = {name: task.score(c) for name, c in captions.items()}
+    assert cider_of["best"] == pytest.approx(cider_by_step[best_step], abs=1e-6)
+    assert cider_of["best"] > cider_of["last"] and bleu_of["best"] < bleu_of["last"]
+
+
+def test_unknown_valid_metric_names_the_file_key_and_choices(tmp_path: Path) -> None:
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("model: {arch: show-attend-tell}\ncaptions: {valid_metric: meteor}\n", encoding="utf-8")
+    with pytest.raises(SeqattnError) as err:
+        load_config(recipe)
+    assert str(err.value) == f"{recipe}: captions.valid_metric: unknown 'meteor'; choose one of bleu, cider"
+
+
+def test_resuming_by_another_metric_is_an_error(tiny_flickr: Path, tmp_path: Path) -> None:
+    Trainer(caption_config(tiny_flickr, tmp_path, "captions.valid_metric=cider", "train.max_steps=2",
+                           "train.valid_every=2"), log=quiet).train()
+    with pytest.raises(SeqattnError, match=re.escape(f"{tmp_path / 'last.pt'}: was validated by cider, this config "
+                                                     "validates by bleu; resume with the same metric or start a new out_dir")):
+        Trainer(caption_config(tiny_flickr, tmp_path, "train.max_steps=4"), resume=True, log=quiet)
 
 
 def test_trained_backbone_gets_images_and_gradients(tiny_flickr: Path, tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
 """MemN2N (Sukhbaatar et al. 2015) and KV-MemNN (Miller et al. 2016): encodings, attention over real
-slots, search, overfitting real bAbI stories, linear start, random noise, key hashing, last-word values."""
+slots, search, batched answers equal to one question at a time, overfitting real bAbI stories, linear
+start, random noise, key hashing, last-word values."""
 from __future__ import annotations
 
 import json
@@ -10,7 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from seqattn.config import ModelConfig
+from seqattn.api import Model
+from seqattn.config import Config, ModelConfig
 from seqattn.data.babi import BabiExample, build_babi_vocab, collate_babi, read_task
 from seqattn.data.vocab import WordVocab
 from seqattn.errors import SeqattnError
@@ -18,6 +20,7 @@ from seqattn.models.kvmemnn import build_kvmemnn, last_words
 from seqattn.models.memn2n import MemN2N, build_memn2n
 from seqattn.modules.memory import BagOfWords, ages, masked_attention, noisy_ages, position_encoding
 from seqattn.search import beam_search, greedy_search
+from seqattn.tasks.qa import QATask
 
 PAD, BOS, EOS = 0, 2, 3
 
@@ -152,6 +155,54 @@ def test_overfits_real_stories_and_search_reproduces_answers(name: str, stories:
     vocab = build_babi_vocab(stories)
     torch.manual_seed(0)
     overfit(MODELS[name](vocab), stories, vocab, steps=200)
+
+
+SEARCHES = {"greedy": {"beam_size": 1, "nbest": 1}, "beam": {"beam_size": 3, "nbest": 3, "length_penalty": "gnmt"}}
+
+
+def answerer(name: str, stories: list[BabiExample]) -> Model:
+    """`seqattn answer`'s model (seqattn.api.Model) of MODELS[name], overfit to `stories` (seed 0)."""
+    vocab = build_babi_vocab(stories)
+    torch.manual_seed(0)
+    network = MODELS[name](vocab)
+    overfit(network, stories, vocab, steps=200)
+    cfg = Config(model=ModelConfig(arch=name.split("-")[0]))  # memn2n or kvmemnn: the QA task
+    return Model(network, cfg, QATask(cfg, vocab), torch.device("cpu"), None, name)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_answers_of_a_batch_equal_one_question_at_a_time(
+    name: str, stories: list[BabiExample], monkeypatch: pytest.MonkeyPatch,
+):
+    """The answers of `seqattn answer` (seqattn.api.Model.answer: Predictor batches by story length, the
+    shared search) for questions whose stories hold 2 to 8 memories, one padded batch, equal each
+    question's alone, greedy and beam: n-best texts (two-word answers included), scores and last-hop
+    attention. With the padding counted as memories (an all-True mask) the batch's scores differ."""
+    model = answerer(name, stories)
+    assert len({len(ex.memory) for ex in stories}) >= 3
+    for search in SEARCHES.values():
+        options = {**search, "max_len_a": 0, "max_len_b": 4}
+        batched = model.answer(stories, **options)
+        alone = [model.answer([ex], **options)[0] for ex in stories]
+        assert [[p.text for p in nbest] for nbest in batched] == [[p.text for p in nbest] for nbest in alone]
+        assert [nbest[0].text for nbest in batched] == [",".join(ex.answer) for ex in stories]
+        assert any("," in nbest[0].text for nbest in batched)
+        for b_nbest, a_nbest, ex in zip(batched, alone, stories):
+            assert len(b_nbest) == len(a_nbest) == search["nbest"]
+            for b, a in zip(b_nbest, a_nbest):
+                assert b.score == pytest.approx(a.score, rel=1e-5, abs=1e-5)
+                assert b.alpha.shape == (len(b.target), len(ex.memory))
+                torch.testing.assert_close(b.alpha, a.alpha, atol=1e-5, rtol=1e-5)
+
+    collate = model.task.collate_inputs
+
+    def padding_as_memories(*args) -> tuple[torch.Tensor, torch.Tensor]:
+        src, src_mask = collate(*args)
+        return src, src_mask.fill_(True)
+
+    monkeypatch.setattr(model.task, "collate_inputs", padding_as_memories)
+    leaky = model.answer(stories, **options)
+    assert max(abs(b[0].score - a[0].score) for b, a in zip(leaky, alone)) > 1e-3
 
 
 LINEAR_START = {"memn2n": lambda vocab, **options: memn2n(len(vocab), **options), "kvmemnn": kvmemnn}

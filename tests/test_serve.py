@@ -1,5 +1,5 @@
-"""`seqattn serve`: the JSON API against `seqattn translate`, its errors and busy answers, the page in
-a real headless Chromium, and a bounded load test; all on 127.0.0.1."""
+"""`seqattn serve`: the JSON API against `seqattn translate` and its word links against seqattn.alignment,
+its errors and busy answers, the page in a real headless Chromium, and a bounded load test; all on 127.0.0.1."""
 from __future__ import annotations
 
 import base64
@@ -23,12 +23,15 @@ from typer.testing import CliRunner
 
 from cli import app as cli
 from helpers import write_small_corpus
+from seqattn.alignment import word_links
+from seqattn.data.subwords import words_of_pieces
 from seqattn.serve import Served, create_app, load_served
 from seqattn.serve.words import word_groups
 
 ROOT = Path(__file__).resolve().parent.parent
 CPU = torch.device("cpu")
 BEAM = 3
+LOW = 0.1  # a threshold the tiny model's near-uniform word weights still pass
 runner = CliRunner()
 
 
@@ -110,12 +113,37 @@ def test_word_level_attention_rows_sum_to_one(client, sentences: list[str]) -> N
         assert len(words["source"]) < len(hyp["source"]) and words["source"][-1] == "</s>"
 
 
+def align_links(hyp: dict, extract: str, threshold: float) -> set[tuple[int, int]]:
+    """The links `seqattn align --pieces sum` extracts from a returned hypothesis's piece attention:
+    words of the pieces as `hypothesis_pieces` groups them, the EOS row and column dropped."""
+    src = words_of_pieces(hyp["source"][:-1])
+    tgt = words_of_pieces(hyp["target"][: len(hyp["target"]) - hyp["finished"]])
+    alpha = torch.tensor(hyp["alpha"])[: len(tgt), : len(src)]  # [T, S] without EOS
+    return word_links(alpha, src, tgt, "sum", extract, threshold)
+
+
+@pytest.mark.parametrize("extract,threshold", [("argmax", 0.5), ("threshold", LOW)])
+def test_word_links_are_those_seqattn_align_extracts(client, sentences: list[str], extract: str, threshold: float) -> None:
+    for i in (1, 2):
+        for hyp in translate(client, sentences[i], nbest=BEAM, extract=extract, threshold=threshold).json()["hypotheses"]:
+            words, expected = hyp["words"], align_links(hyp, extract, threshold)
+            assert expected and sorted(map(tuple, words["links"])) == sorted(expected)
+            alpha = np.asarray(words["alpha"])[:, :-1]  # the heatmap's rows, the EOS column aside
+            if extract == "argmax":  # one link per target word (EOS aside), in its row's darkest cell
+                assert sorted(j for _, j in words["links"]) == list(range(len(words["target"]) - hyp["finished"]))
+                assert all(np.isclose(alpha[j, i], alpha[j].max(), atol=1e-6) for i, j in words["links"])
+            else:
+                assert all(alpha[j, i] > threshold - 1e-6 for i, j in words["links"])
+
+
 @pytest.mark.parametrize("body,status,message", [
     ({"text": "   "}, 400, "empty input"),
     ({"text": "x" * 301}, 413, "input of 301 characters is over the limit of 300"),
     ({"text": "a", "model": "nope"}, 404, "no model 'nope'"),
     ({"text": "a", "nbest": 4}, 400, "n-best 4 is larger than the beam size 3"),
     ({"text": "a", "beam_size": 0}, 422, "beam_size"),
+    ({"text": "a", "extract": "max"}, 400, "extract max: choose one of argmax, threshold"),
+    ({"text": "a", "extract": "threshold", "threshold": 1.5}, 422, "threshold"),
     ({}, 422, "text"),
 ])
 def test_bad_requests_are_json_errors(client, body: dict, status: int, message: str) -> None:
@@ -245,6 +273,7 @@ def browser():
 
 def test_page_in_chromium_translates_and_draws_attention(browser, served, sentences, cli_output, tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.select import Select
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -265,16 +294,49 @@ def test_page_in_chromium_translates_and_draws_attention(browser, served, senten
         wait.until(lambda b: b.find_elements(By.ID, "output-1"))
         assert not browser.find_element(By.ID, "error").is_displayed()
         assert browser.find_element(By.ID, "output-0").text == cli_output["best"][0]
-        words = TestClient(create_app(served)).post(
-            "/api/translate", json={"model": "run/best.pt", "text": sentences[0], "beam_size": BEAM}).json()["hypotheses"][0]["words"]
+        words = best_words(served, sentences[0])
         columns = browser.find_elements(By.CSS_SELECTOR, "section.column")
         assert len(columns) == 2
         cells = columns[0].find_elements(By.CSS_SELECTOR, "svg.heatmap rect.cell")
         assert len(cells) == len(words["source"]) * len(words["target"])
+        assert drawn_links(browser, columns[0]) == sorted(map(tuple, words["links"])) != []
         browser.find_element(By.ID, "pieces").click()  # subword pieces on demand: more cells
         assert len(columns[0].find_elements(By.CSS_SELECTOR, "svg.heatmap rect.cell")) > len(cells)
         browser.find_element(By.ID, "pieces").click()
+        browser.find_element(By.ID, "links").click()  # the links hidden and shown again
+        assert drawn_links(browser, columns[0]) == []
+        browser.find_element(By.ID, "links").click()
+        assert len(drawn_links(browser, columns[0])) == len(words["links"])
         shot = tmp_path / "serve.png"
         browser.save_screenshot(str(shot))
+
+        low = [best_words(served, sentences[0], model=name, extract="threshold", threshold=LOW)["links"]
+               for name in ("run/best.pt", "run/last.pt")]
+        assert sorted(low[0]) != sorted(words["links"])
+        browser.execute_script(f"document.getElementById('threshold').value = '{LOW}'")
+        Select(browser.find_element(By.ID, "extract")).select_by_value("threshold")  # asks the server again
+        wait.until(expected_conditions.staleness_of(columns[0]))
+        columns = browser.find_elements(By.CSS_SELECTOR, "section.column")
+        assert [drawn_links(browser, c) for c in columns] == [sorted(map(tuple, links)) for links in low]
     print(f"screenshot: {shot}")
     assert shot.stat().st_size > 10_000
+
+
+def best_words(served: dict[str, Served], text: str, **options) -> dict:
+    """The best translation's word-level attention and links, straight from the API."""
+    return translate(TestClient(create_app(served)), text, **options).json()["hypotheses"][0]["words"]
+
+
+def drawn_links(browser, column) -> list[tuple[int, int]]:
+    """(source word, target word) of each link outlined in the column's heatmap, read off the cell it lies
+    in: cell columns are source words, cell rows target words."""
+    cells, links = browser.execute_script(
+        "const at = (r) => [r.x.baseVal.value, r.y.baseVal.value, r.width.baseVal.value];"
+        "return ['rect.cell', 'rect.link'].map((s) => [...arguments[0].querySelectorAll('svg.heatmap ' + s)].map(at));",
+        column)
+    xs, ys = sorted({x for x, _, _ in cells}), sorted({y for _, y, _ in cells})
+
+    def cell(v: float, starts: list[float]) -> int:  # the cell whose span holds v
+        return next(k for k, a in enumerate(starts) if a < v < a + cells[0][2])
+
+    return sorted((cell(x, xs), cell(y, ys)) for x, y, _ in links)

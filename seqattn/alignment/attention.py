@@ -117,13 +117,12 @@ def links_of(weights: list[Tensor], sources: list[Pieces], targets: list[Pieces]
 
 
 def best_layer(weights: list[Tensor], sources: list[Pieces], targets: list[Pieces], opts: AlignOptions, head: int,
-               gold: list[Gold], held_out: int, log: Callable[[str], None]) -> int:
-    """The decoder layer whose links have the lowest AER on the first `held_out` sentences."""
-    n = min(held_out, len(gold))
+               gold: list[Gold], log: Callable[[str], None]) -> int:
+    """The decoder layer whose links have the lowest AER against `gold`, one Gold per sentence pair given."""
     scores = []
     for layer in range(weights[0].size(0)):
-        score = alignment_error_rate(gold[:n], links_of(weights[:n], sources[:n], targets[:n], opts, layer, head))
-        log(f"layer {layer}: {score.text} on the first {n} sentences")
+        score = alignment_error_rate(gold, links_of(weights, sources, targets, opts, layer, head))
+        log(f"layer {layer}: {score.text} on the {len(gold)} held-out sentences")
         scores.append(score.aer)
     return min(range(len(scores)), key=scores.__getitem__)
 
@@ -131,13 +130,15 @@ def best_layer(weights: list[Tensor], sources: list[Pieces], targets: list[Piece
 def attention_links(model: Seq2Seq, name: str, sources: list[Pieces], targets: list[Pieces], opts: AlignOptions,
                     batch_size: int, device: torch.device, gold: list[Gold] | None = None, held_out: int = 0,
                     log: Callable[[str], None] = print) -> list[set[Link]]:
-    """Word links (source, target) of each sentence pair from the attention of `model` (arch `name`);
-    with `gold`, the layer is the one of lowest AER on its first `held_out` sentences (opts.layer ignored)."""
+    """Word links (source, target) of each sentence pair from the attention of `model` (arch `name`).
+    With `gold`, the first `held_out` pairs only choose the layer, the one of lowest AER against gold's
+    first `held_out` sentences (opts.layer ignored), and get no links: the list holds those of the others."""
     layer, head = model.alpha_choice()
     layer, head = (layer if opts.layer is None else opts.layer), (head if opts.head is None else opts.head)
     check_layer_head(model, layer, head, name)
     weights = forced_attention(model, sources, targets, batch_size, device)
     if gold is not None:
-        layer = best_layer(weights, sources, targets, opts, head, gold, held_out, log)
+        layer = best_layer(weights[:held_out], sources[:held_out], targets[:held_out], opts, head, gold[:held_out], log)
         log(f"aligning with layer {layer}")
+        weights, sources, targets = weights[held_out:], sources[held_out:], targets[held_out:]
     return links_of(weights, sources, targets, opts, layer, head)

@@ -24,10 +24,10 @@ LINK = re.compile(r"^(\d+)([-p?])(\d+)$")
 
 
 def read_lines(path: Path, encoding: str) -> list[str]:
-    """The file's lines without the blank ones at its end."""
+    """The lines of an alignment or tokenised text file without the blank ones at its end."""
     path = Path(path)
     if not path.is_file():
-        raise SeqattnError(f"{path}: alignment file not found; check the path")
+        raise SeqattnError(f"{path}: file not found; check the path")
     try:
         lines = path.read_text(encoding=encoding).splitlines()
     except UnicodeDecodeError as err:

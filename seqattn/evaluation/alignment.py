@@ -84,14 +84,25 @@ def check_lengths(alignments: list[set[Link]], lengths: list[tuple[int, int]], n
                                f"{tgt} target words; check the index base (--gold-base, --hyp-base) and the direction (--reverse-gold, --reverse-hyp)")
 
 
+def check_sentence_counts(gold: int, hyp: int, gold_name: str, hyp_name: str, skip: int = 0) -> None:
+    """One line naming where the shorter file runs out unless hypothesis line k holds gold sentence skip + k
+    (`gold` and `hyp`: their numbers of sentences)."""
+    if gold - skip == hyp:
+        return
+    skipped = f" (the first {skip} skipped: --skip-gold)" if skip else ""
+    where = (f"{hyp_name} ends at line {hyp}, before sentence {skip + hyp + 1} of {gold_name}" if hyp < gold - skip
+             else f"{gold_name} ends at sentence {gold}, {hyp_name} goes on at line {gold - skip + 1}")
+    raise SeqattnError(f"{gold_name} has {gold} sentences{skipped}, {hyp_name} has {hyp}: {where}; "
+                       "give alignments of the same sentences")
+
+
 def alignment_error_rate(gold: list[Gold], hyp: list[set[Link]], gold_name: str = "gold",
-                         hyp_name: str = "hypothesis") -> AlignmentScore:
-    """AER, precision and recall (x100) of `hyp` against `gold`, counted over the whole corpus."""
-    if len(gold) != len(hyp):
-        raise SeqattnError(f"{hyp_name}: {len(hyp)} sentences, but {gold_name} has {len(gold)}; "
-                           "give alignments of the same sentences")
+                         hyp_name: str = "hypothesis", skip: int = 0) -> AlignmentScore:
+    """AER, precision and recall (x100) of `hyp` against `gold` after its first `skip` sentences
+    (hyp[k] against gold[skip + k]), counted over the whole corpus."""
+    check_sentence_counts(len(gold), len(hyp), gold_name, hyp_name, skip)
     a = s = a_s = a_p = 0
-    for g, h in zip(gold, hyp):
+    for g, h in zip(gold[skip:], hyp):
         a, s = a + len(h), s + len(g.sure)
         a_s, a_p = a_s + len(h & g.sure), a_p + len(h & g.possible)
     precision = a_p / a if a else 0.0

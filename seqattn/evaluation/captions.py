@@ -124,6 +124,16 @@ def caption_scores(
     return {name: 100 * float(value) for name, value in scores.items()}
 
 
+def cider(hyps: list[str], refs: list[list[str]]) -> float:
+    """CIDEr (x100) of one hypothesis per image against that image's references, as caption_scores
+    computes it but always tokenised in Python (`python_tokenize`): no Java process, the same score on
+    every machine; captioning validates by it (captions.valid_metric: cider). The idf comes from the
+    references given, so it needs more than one image."""
+    res = {i: [python_tokenize(h)] for i, h in enumerate(hyps)}
+    gts = {i: [python_tokenize(r) for r in image_refs] for i, image_refs in enumerate(refs)}
+    return 100 * float(Cider().compute_score(gts, res)[0])
+
+
 def image_id(path: str | Path) -> int | str:
     """An image's id in results files: COCO's number (COCO_val2014_000000391895.jpg and
     000000391895.jpg -> 391895, as COCO results use), else the name without suffix (Flickr8k)."""

@@ -1,10 +1,11 @@
 """The FastAPI app: the page (static/), the models it offers and one decoding endpoint per task.
 Every error is JSON {"error": "one line"} with a 4xx status, or 503 when the model is busy.
 
-    POST /api/translate {model, text, beam_size, nbest}
+    POST /api/translate {model, text, beam_size, nbest, extract (argmax|threshold), threshold}
     POST /api/caption   {model, image (base64 or data URL), beam_size, nbest}
     POST /api/answer    {model, story (bAbI lines; the last question is answered), beam_size, nbest}
     -> {model, task, hypotheses: [{text, score, log_prob, finished, target, alpha, words, ...}], ...}
+A translation's `words` holds its word-level attention and the word links `seqattn align` extracts.
 """
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from torch import Tensor
 
+from seqattn.alignment import EXTRACT
+from seqattn.alignment.links import check_choice
 from seqattn.data.subwords import Tokenizer
 from seqattn.errors import SeqattnError
 from seqattn.search import Hypothesis
@@ -50,6 +53,8 @@ class Search(BaseModel):
 
 class TranslateRequest(Search):
     text: str
+    extract: str = "argmax"  # alignment.links.EXTRACT
+    threshold: float = Field(0.5, ge=0.0, lt=1.0)
 
 
 class CaptionRequest(Search):
@@ -80,6 +85,10 @@ def create_app(served: dict[str, Served], max_chars: int = 1000) -> FastAPI:
     @app.exception_handler(ApiError)
     def api_error(request: Request, err: ApiError) -> JSONResponse:
         return JSONResponse({"error": str(err)}, status_code=err.status)
+
+    @app.exception_handler(SeqattnError)
+    def user_error(request: Request, err: SeqattnError) -> JSONResponse:
+        return JSONResponse({"error": str(err)}, status_code=400)
 
     @app.exception_handler(RequestValidationError)
     def invalid(request: Request, err: RequestValidationError) -> JSONResponse:
@@ -124,6 +133,7 @@ def create_app(served: dict[str, Served], max_chars: int = 1000) -> FastAPI:
     @app.post("/api/translate")
     def translate(req: TranslateRequest) -> dict:
         model = model_for(req, "translation")
+        check_choice("extract", req.extract, EXTRACT)
         text = " ".join(text_input(req.text, "type a sentence to translate").split())
         src_ids = model.task.inputs([text])[0]
         hyps, _ = decode(model, src_ids, req)
@@ -132,7 +142,8 @@ def create_app(served: dict[str, Served], max_chars: int = 1000) -> FastAPI:
         out = []
         for hyp in hyps:
             h = hypothesis_json(model, hyp) | {"source": source}
-            h["words"] = None if hyp.alpha is None else word_alignment(np.asarray(h["alpha"]), source, h["target"], subwords)
+            h["words"] = None if hyp.alpha is None else word_alignment(
+                np.asarray(h["alpha"]), source, h["target"], subwords, req.extract, req.threshold)
             out.append(h)
         return {"model": model.name, "task": model.kind, "input": text, "hypotheses": out}
 

@@ -1,8 +1,12 @@
 """Sentencepiece pieces merged into words, and attention matrices with them: a word's source columns
-are summed (each row still sums to 1) and its target rows averaged (each row still sums to 1)."""
+are summed (each row still sums to 1) and its target rows averaged (each row still sums to 1); the
+word links `seqattn align` reads off such a matrix (seqattn.alignment.links)."""
 from __future__ import annotations
 
 import numpy as np
+import torch
+
+from seqattn.alignment import word_links
 
 WORD_START = "\u2581"  # sentencepiece's ▁: the piece begins a new word
 
@@ -30,8 +34,31 @@ def merge_rows(alpha: np.ndarray, groups: list[tuple[str, list[int]]]) -> np.nda
     return np.stack([alpha[members].mean(axis=0) for _, members in groups], axis=0)
 
 
-def word_alignment(alpha: np.ndarray, source: list[str], target: list[str], subwords: bool = True) -> dict:
-    """The piece-level alignment {source, target, alpha} of `save_alignment` at word level."""
+def without_eos(groups: list[tuple[str, list[int]]]) -> list[tuple[str, list[int]]]:
+    """The groups before a final `</s>`: the words `seqattn align` links (it drops EOS)."""
+    return groups[:-1] if groups and groups[-1][0] == "</s>" else groups
+
+
+def piece_words(groups: list[tuple[str, list[int]]]) -> list[int]:
+    """The word of each piece, in order: [0, 0, 1, ...]."""
+    return [k for k, (_, members) in enumerate(groups) for _ in members]
+
+
+def links(alpha: np.ndarray, src: list[tuple[str, list[int]]], tgt: list[tuple[str, list[int]]], extract: str,
+          threshold: float) -> list[list[int]]:
+    """Links [source word, target word], 0-based and sorted, that `seqattn align --pieces sum --extract
+    EXTRACT` reads off alpha [T, S] over pieces; src, tgt: the groups linked, EOS left out (its row and
+    column dropped)."""
+    src_words, tgt_words = piece_words(src), piece_words(tgt)
+    weights = torch.from_numpy(alpha[: len(tgt_words), : len(src_words)])  # [T', S'] without EOS
+    return sorted([i, j] for i, j in word_links(weights, src_words, tgt_words, "sum", extract, threshold))
+
+
+def word_alignment(alpha: np.ndarray, source: list[str], target: list[str], subwords: bool = True,
+                   extract: str = "argmax", threshold: float = 0.5) -> dict:
+    """The piece-level alignment {source, target, alpha} of `save_alignment` at word level, with the
+    word links of `links` (argmax per target word, or every weight over `threshold`)."""
     src, tgt = word_groups(source, subwords), word_groups(target, subwords)
     merged = merge_rows(merge_columns(alpha, src), tgt)
-    return {"source": [w for w, _ in src], "target": [w for w, _ in tgt], "alpha": merged.tolist()}
+    return {"source": [w for w, _ in src], "target": [w for w, _ in tgt], "alpha": merged.tolist(),
+            "links": links(alpha, without_eos(src), without_eos(tgt), extract, threshold)}

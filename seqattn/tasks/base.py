@@ -12,7 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor
@@ -65,7 +65,7 @@ class Validation:
 class Task(ABC):
     """A task's vocabularies, its train and valid splits, its model and its validation."""
 
-    metric: ClassVar[Metric] = Metric("bleu", "BLEU")
+    metric: Metric = Metric("bleu", "BLEU")  # a task may choose it per run (captioning: captions.valid_metric)
 
     src_tok: Any  # source vocabulary (None when the source is not text)
     tgt_tok: Any  # target vocabulary: pad_id, bos_id, eos_id, __len__, encode, decode
@@ -108,3 +108,7 @@ class Task(ABC):
     ) -> Validation:
         """The model's outputs on the valid split (sequence tasks decode it with `search`) and their
         score by `metric` against its references."""
+
+
+# captions.valid_metric -> the captioning task's metric (in this light module, for config.validate to check)
+CAPTION_METRICS = {"bleu": Task.metric, "cider": Metric("cider", "CIDEr")}

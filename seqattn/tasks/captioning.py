@@ -1,4 +1,5 @@
-"""Captioning (Xu et al. 2015): images and their captions, a CNN backbone, sacreBLEU against all references.
+"""Captioning (Xu et al. 2015): images and their captions, a CNN backbone, validation by sacreBLEU against
+all references or by CIDEr (captions.valid_metric).
 
 Every (image, caption) pair is a training example. A frozen backbone's annotation grids are cached
 on disk and batches carry them as `src` [B, L, D]; a backbone that is trained gets the images
@@ -26,7 +27,7 @@ from seqattn.inference import Predictor
 from seqattn.models import Seq2Seq, build_model
 from seqattn.modules.backbones import Backbone, build_backbone
 from seqattn.search import Hypothesis
-from seqattn.tasks.base import Task, Validation
+from seqattn.tasks.base import CAPTION_METRICS, Task, Validation
 
 
 class CaptionData:
@@ -65,11 +66,13 @@ class CaptionData:
 
 
 class CaptioningTask(Task):
-    """The source is an image (no source vocabulary); `backbone` is the CNN the model is built with."""
+    """The source is an image (no source vocabulary); `backbone` is the CNN the model is built with;
+    the metric is captions.valid_metric's."""
 
     def __init__(self, cfg: Config, tgt_tok, backbone: Backbone) -> None:
         super().__init__(cfg, None, tgt_tok)
         self.backbone = backbone
+        self.metric = CAPTION_METRICS[cfg.captions.valid_metric]
 
     @classmethod
     def prepare(cls, cfg: Config, log=print, device: torch.device | None = None) -> CaptioningTask:
@@ -95,7 +98,7 @@ class CaptioningTask(Task):
         # sacreBLEU reference streams of the valid captions, in Karpathy's tokenisation as the hypotheses
         task.valid_refs = reference_streams([[" ".join(words(r)) for r in refs] for refs in valid.captions])
         log(f"captions: {len(train)} training images ({len(task.train_data)} captions), {len(valid)} valid "
-            f"images; vocabulary {len(task.tgt_tok)} ({c.vocab}); annotation grid L={L}")
+            f"images; vocabulary {len(task.tgt_tok)} ({c.vocab}); annotation grid L={L}; validation by {task.metric.label}")
         return task
 
     @classmethod
@@ -149,7 +152,16 @@ class CaptioningTask(Task):
         items = list(data.grids) if data.grids is not None else data.split.images
         results = Predictor(self, model, search, device, amp_dtype=amp_dtype).predict(items)
         hyps = [self.text(nbest[0]) for nbest in results]
-        return Validation(hyps, corpus_bleu([" ".join(words(h)) for h in hyps], self.valid_refs).score)
+        return Validation(hyps, self.score(hyps))
+
+    def score(self, hyps: list[str]) -> float:
+        """The valid images' captions by the task's metric: sacreBLEU of Karpathy's words against every
+        reference stream, or CIDEr (x100, seqattn.evaluation.captions.cider) against each image's references."""
+        if self.metric.name == "cider":
+            from seqattn.evaluation.captions import cider  # pycocoevalcap, loaded on first use
+
+            return cider(hyps, self.valid_data.split.captions)
+        return corpus_bleu([" ".join(words(h)) for h in hyps], self.valid_refs).score
 
 
 def reference_streams(captions: list[list[str]]) -> list[list[str]]:

@@ -93,6 +93,7 @@ class Progress:
     metric: float | None = None  # the task's metric at the last validation
     best_metric: float | None = None  # its best value so far (best.pt's)
     bad_validations: int = 0  # validations since the metric last improved
+    metric_name: str = ""  # the metric's name (Metric.name); "" in checkpoints written before it was saved
     elapsed: float = 0.0  # seconds of training so far, across resumptions
 
     @classmethod
@@ -156,7 +157,7 @@ class Trainer:
         updates_per_epoch = math.ceil(self.batches_per_epoch / (self.world_size * t.accumulate))
         self.scheduler = build_scheduler(t, self.optimizer, self.metric.higher_is_better, updates_per_epoch)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
-        self.progress = Progress()
+        self.progress = Progress(metric_name=self.metric.name)
         # sequence tasks validate with the configured search, never with sampling
         self.valid_search = dataclasses.replace(cfg.search, sampling=False, nbest=1)
         if resume:
@@ -194,8 +195,14 @@ class Trainer:
                 f"{path}: was trained with a different model section; resume with the same config "
                 "or start a new out_dir"
             )
+        progress = Progress.from_checkpoint(ckpt["progress"])
+        if progress.metric_name not in ("", self.metric.name):
+            raise SeqattnError(
+                f"{path}: was validated by {progress.metric_name}, this config validates by {self.metric.name}; "
+                "resume with the same metric or start a new out_dir"
+            )
         restore_training(ckpt, self.model, self.optimizer, self.scheduler, self.scaler)
-        self.progress = Progress.from_checkpoint(ckpt["progress"])
+        self.progress = dataclasses.replace(progress, metric_name=self.metric.name)
         self.log(f"resumed from {path} at step {self.progress.step} (epoch {self.progress.epoch})")
 
     # ---- across processes (no-ops in one) ------------------------------------------------------

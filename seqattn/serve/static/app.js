@@ -11,7 +11,7 @@ const PLACEHOLDER = {
 const CELL = 24; // heatmap cell, px
 const PANEL = 150; // caption panel, px
 let models = [];
-let redraws = []; // what to draw again when the pieces/words switch changes
+let redraws = []; // what to draw again when the pieces/words or links switch changes
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -41,7 +41,8 @@ async function init() {
   for (const m of models) $("model").add(new Option(`${m.name} (${m.task}, ${m.arch})`, m.name));
   $("model").addEventListener("change", chooseModel);
   $("form").addEventListener("submit", submit);
-  $("pieces").addEventListener("change", () => redraws.forEach((draw) => draw()));
+  for (const id of ["pieces", "links"]) $(id).addEventListener("change", () => redraws.forEach((draw) => draw()));
+  for (const id of ["extract", "threshold"]) $(id).addEventListener("change", extractAgain);
   chooseModel();
 }
 
@@ -58,7 +59,13 @@ function chooseModel() {
   $("image").hidden = m.task !== "captioning";
   $("text").placeholder = PLACEHOLDER[m.task] || "";
   $("run").textContent = VERB[m.task];
-  $("pieces").parentElement.hidden = m.task !== "translation";
+  document.querySelectorAll(".translation").forEach((label) => { label.hidden = m.task !== "translation"; });
+}
+
+// The links are the server's (seqattn.alignment): a new extraction asks again for the translations shown.
+function extractAgain() {
+  $("threshold").disabled = $("extract").value !== "threshold";
+  if ($("results").children.length && byName($("model").value).task === "translation") $("form").requestSubmit();
 }
 
 function readImage() {
@@ -90,6 +97,7 @@ async function submit(event) {
   try {
     if (m.task === "captioning") body.image = await readImage();
     else body[m.task === "qa" ? "story" : "text"] = $("text").value;
+    if (m.task === "translation") Object.assign(body, { extract: $("extract").value, threshold: Number($("threshold").value) });
     const names = [m.name, $("compare").value].filter(Boolean);
     const answers = await Promise.all(names.map((name) => post(ENDPOINT[m.task], { ...body, model: name })));
     redraws = [];
@@ -134,16 +142,18 @@ function attention(answer, hyp) {
   if (!hyp.alpha) return el("p", { class: "note" }, "This model has no attention to draw.");
   if (answer.task === "captioning") return panels(answer.image, answer.grid, hyp.words.target, hyp.words.alpha);
   const m = answer.task === "translation" && !$("pieces").checked ? hyp.words : hyp;
-  return heatmap(m.target, m.source, m.alpha);
+  return heatmap(m.target, m.source, m.alpha, $("links").checked && m.links ? m.links : []);
 }
 
-// The JSON `seqattn translate/caption/answer --attention-dir` writes for this hypothesis.
+// The JSON `seqattn translate/caption/answer --attention-dir` writes for this hypothesis; a translation's
+// adds `words`: its source and target words and their links [source word, target word].
 function cliJson(answer, hyp) {
   if (answer.task === "captioning") return { words: hyp.target, alpha: hyp.alpha };
   if (answer.task === "qa") {
     return { story: answer.story, question: answer.question, answer: hyp.text, support: answer.support, hops: answer.hops };
   }
-  return { source: hyp.source, target: hyp.target, alpha: hyp.alpha };
+  const words = hyp.words && { source: hyp.words.source, target: hyp.words.target, links: hyp.words.links };
+  return { source: hyp.source, target: hyp.target, alpha: hyp.alpha, words };
 }
 
 function save(data, model) {
@@ -162,8 +172,9 @@ function textWidth(labels) {
 const shade = (v) => `hsl(214, 75%, ${Math.round(97 - 72 * Math.min(1, Math.max(0, v)))}%)`;
 const argmax = (xs) => xs.reduce((best, x, k) => (x > xs[best] ? k : best), 0);
 
-// alpha [rows, cols] as an SVG grid, a rect per cell; hovering a cell or a label lights the row and column words.
-function heatmap(rows, cols, alpha) {
+// alpha [rows, cols] as an SVG grid, a rect per cell, each link [col, row] outlined; hovering a cell or a
+// label lights the row and column words.
+function heatmap(rows, cols, alpha, links = []) {
   const left = textWidth(rows) + 10;
   const top = textWidth(cols) + 10;
   const root = svg("svg", { class: "heatmap", width: left + CELL * cols.length + 2, height: top + CELL * rows.length + 2 });
@@ -183,6 +194,9 @@ function heatmap(rows, cols, alpha) {
     cell.addEventListener("mouseenter", () => light(i, j));
     root.append(cell);
   }));
+  for (const [j, i] of links) {
+    root.append(svg("rect", { class: "link", x: left + CELL * j + 3, y: top + CELL * i + 3, width: CELL - 6, height: CELL - 6 }));
+  }
   rowLabels.forEach((t, i) => t.addEventListener("mouseenter", () => light(i, argmax(alpha[i]))));
   colLabels.forEach((t, j) => t.addEventListener("mouseenter", () => light(argmax(alpha.map((r) => r[j])), j)));
   root.addEventListener("mouseleave", () => light(-1, -1));
