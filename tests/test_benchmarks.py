@@ -217,3 +217,13 @@ def test_step_ops_times_top_k_projections_and_int8_layers() -> None:
         "int8 linear [40, 16] -> 16", "int8 linear [40, 16] -> 48", "int8 linear [40, 16] -> 32",
         "int8 linear [40, 32] -> 16", "int8 linear [40, 16] -> 1000"]
     assert all(float(line.split(" GOP/s")[0].split()[-1]) > 0 for line in layers)
+
+
+def test_train_precision_names_the_faster_matmul() -> None:
+    """benchmarks/peers/train_precision.py prints bf16 exactly when its measured bf16 product beat the fp32 one."""
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks/peers/train_precision.py"), "--threads", "1", "--n", "256"],
+                         capture_output=True, text=True, check=True)
+    figures = run.stderr.strip().split("threads: ")[1]  # fp32 X, bf16 Y GFLOP/s
+    fp32, bf16 = (float(part.split()[1]) for part in figures.removesuffix(" GFLOP/s").split(", "))
+    assert fp32 > 0 and bf16 > 0
+    assert run.stdout == ("bf16\n" if bf16 > fp32 else "fp32\n")

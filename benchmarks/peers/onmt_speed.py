@@ -302,7 +302,7 @@ def main() -> None:
     parser.add_argument("--batch-tokens", type=int, default=4096, help="OpenNMT-py batch_size in tokens.")
     parser.add_argument("--spm", type=Path, default=REPO / "runs/vaswani2017/transformer/spm.model",
                         help="seqattn's joint sentencepiece model.")
-    parser.add_argument("--data", type=Path, default=Path(os.environ.get("SEQATTN_DATA_ROOT", REPO.parent / "shared/data")) / "multi30k",
+    parser.add_argument("--data", type=Path, default=Path(os.environ.get("SEQATTN_DATA_ROOT") or REPO.parent / "shared/data") / "multi30k",
                         help="Multi30k folder (train.*, test_2016_flickr.*).")
     parser.add_argument("--work", type=Path, default=HERE / "work", help="Scratch folder (data, logs, checkpoints).")
     parser.add_argument("--ours", type=Path, action="append", default=[],
