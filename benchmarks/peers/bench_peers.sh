@@ -25,15 +25,13 @@ CHECKPOINT=${CHECKPOINT:-}
 BF16=${BF16:-$(grep -qwE 'avx512_bf16|amx_bf16' /proc/cpuinfo && echo 1 || echo 0)}
 [ "$BF16" = 1 ] && DECODE=fp32,bf16,int8 || DECODE=fp32,int8
 [ "$BF16" = 1 ] || echo "bench_peers: this CPU has no avx512_bf16 or amx_bf16: the model trains in fp32, bf16 is not timed" >&2
+train_precision() { if [ "$BF16" = 1 ]; then "$BIN/python" benchmarks/peers/train_precision.py --threads "$THREADS"; else echo fp32; fi; }
 mkdir -p "$WORK"
 [ -x benchmarks/peers/.venv/bin/python ] || bash benchmarks/peers/setup.sh
 if [ -z "$CHECKPOINT" ]; then
   CHECKPOINT=$WORK/model/best.pt
-  if [ ! -f "$CHECKPOINT" ] && [ -z "${PRECISION:-}" ]; then
-    if [ "$BF16" = 1 ]; then PRECISION=$("$BIN/python" benchmarks/peers/train_precision.py --threads "$THREADS"); else PRECISION=fp32; fi
-  fi
   [ -f "$CHECKPOINT" ] || "$BIN/seqattn" train recipes/vaswani2017/transformer.yaml out_dir="$WORK/model" model.norm=pre \
-    train.precision="$PRECISION" train.threads="$THREADS" train.max_minutes="$TRAIN_MINUTES" train.progress=false
+    train.precision="${PRECISION:-$(train_precision)}" train.threads="$THREADS" train.max_minutes="$TRAIN_MINUTES" train.progress=false
 fi
 [ -f "$CHECKPOINT" ] || { echo "bench_peers: CHECKPOINT $CHECKPOINT: not found" >&2; exit 2; }
 speed=("$BIN/python" benchmarks/nmt_speed.py recipes/vaswani2017/transformer.yaml model.norm=pre train.threads="$THREADS"

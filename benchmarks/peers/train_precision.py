@@ -5,8 +5,8 @@ its fp32 ones, else fp32.
 
 Prints `bf16` or `fp32` on stdout and both measured peaks (benchmarks/nmt_speed.py's matmul_peak, an
 n x n product on `--threads` threads) on stderr. The CPU flags alone do not decide it: a 2-core Intel
-Xeon listing avx512_bf16 (with AMX not exposed to it) ran 2048^2 bf16 products at 140-180 GFLOP/s
-against 305-382 in fp32, and bf16 Transformer updates at 0.61x the fp32 ones.
+Xeon listing avx512_bf16 (with AMX not exposed to it) ran 2048^2 bf16 products at 132-197 GFLOP/s
+against 305-382 in fp32, and bf16 Transformer updates at 0.61-0.64x the fp32 ones.
 """
 from __future__ import annotations
 
